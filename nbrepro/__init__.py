@@ -1,0 +1,94 @@
+"""nbrepro: reproducible machine-learning notebooks.
+
+In a notebook::
+
+    %load_ext nbrepro
+    %repro_seed 42 --deterministic
+
+From Python::
+
+    import nbrepro
+    nbrepro.seed(42, deterministic=True)
+
+Importing nbrepro imports no ML framework: frameworks the user imports later are seeded the
+moment they are imported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nbrepro._api import (
+    capture_state,
+    derive_seed,
+    reset,
+    restore_state,
+    rng,
+    seed,
+    status,
+)
+from nbrepro._backends import Backend
+from nbrepro._findings import Finding, Severity
+from nbrepro._session import RNGState
+from nbrepro._status import FrameworkStatus, Status
+from nbrepro._workers import dataloader_generator, worker_init_fn
+from nbrepro.errors import (
+    InvalidOptionError,
+    InvalidSeedError,
+    MissingDependencyError,
+    NbreproError,
+    NoSeedError,
+    NotInIPythonError,
+    StateMismatchError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Backend",
+    "Finding",
+    "FrameworkStatus",
+    "InvalidOptionError",
+    "InvalidSeedError",
+    "MissingDependencyError",
+    "NbreproError",
+    "NoSeedError",
+    "NotInIPythonError",
+    "RNGState",
+    "Severity",
+    "StateMismatchError",
+    "Status",
+    "__version__",
+    "capture_state",
+    "dataloader_generator",
+    "derive_seed",
+    "load_ipython_extension",
+    "reset",
+    "restore_state",
+    "rng",
+    "seed",
+    "status",
+    "unload_ipython_extension",
+    "worker_init_fn",
+]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext nbrepro``: register the magics and the cell hooks."""
+    from nbrepro._cell_hooks import register
+    from nbrepro._magics import ReproMagics
+    from nbrepro._session import session
+
+    ipython.register_magics(ReproMagics)
+    register(ipython, session())
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext nbrepro``: remove every hook and magic, undo every setting."""
+    from nbrepro._cell_hooks import unregister
+
+    unregister(ipython)
+    for kind in ("line",):
+        for name in ("repro_seed", "repro_status"):
+            ipython.magics_manager.magics[kind].pop(name, None)
+    reset()

@@ -1,0 +1,137 @@
+"""The plain Python API; the magics are a thin layer over these functions."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from nbrepro._config import make_config, validate_seed
+from nbrepro._derive import derive_from
+from nbrepro._session import RNGState, session
+from nbrepro._status import Status, snapshot
+from nbrepro.errors import NoSeedError, NotInIPythonError
+
+
+def seed(
+    seed: int | None = None,
+    *,
+    deterministic: bool = False,
+    strict: bool = False,
+    per_cell: bool = False,
+    threads: int | None = None,
+) -> Status:
+    """Seed every PRNG that is loaded now, and each framework the moment it is imported.
+
+    Args:
+        seed: the experiment seed, an integer from 0 to 2**31-1. ``None`` draws one from OS
+            entropy; it is recorded as auto-assigned and shown, so the run can be repeated.
+        deterministic: switch the frameworks to deterministic kernels (torch deterministic
+            algorithms, cuDNN benchmark off, TensorFlow op determinism, the cuBLAS workspace
+            variable on torch releases that need it). A torch op with no deterministic
+            implementation still runs, with a warning, and is recorded as a finding.
+        strict: like ``deterministic``, but such an op raises.
+        per_cell: in IPython, reseed every PRNG before each cell with a seed derived from the
+            experiment seed and the cell's id (or, where the front end sends no id, the cell's
+            source), so a cell's randomness does not depend on which cells ran before it.
+        threads: fix intra- and inter-op thread counts (CPU floating-point reproducibility).
+
+    Returns:
+        The :class:`~nbrepro.Status` in force, with findings for what this process cannot
+        fix any more (settings read only at process start).
+
+    Raises:
+        InvalidSeedError, InvalidOptionError: a bad value; nothing was changed.
+        NotInIPythonError: ``per_cell`` outside IPython; nothing was changed.
+    """
+    config = make_config(
+        seed, deterministic=deterministic, strict=strict, per_cell=per_cell, threads=threads
+    )
+    shell = _shell()
+    if config.per_cell and shell is None:
+        raise NotInIPythonError(
+            "per_cell=True reseeds before each cell and needs an IPython shell; outside "
+            "one, call nbrepro.seed() where each step starts, or use derive_seed()"
+        )
+    current = session()
+    current.apply(config)
+    if shell is not None:
+        from nbrepro._cell_hooks import register
+
+        register(shell, current)
+    return snapshot(current)
+
+
+def status() -> Status:
+    """What is in force now: seed, options, frameworks, findings."""
+    return snapshot(session())
+
+
+def derive_seed(*keys: int | str | bytes, seed: int | None = None) -> int:
+    """A seed in 0..2**31-1 derived from the experiment seed (or ``seed``) and ``keys``.
+
+    A pure function: the same seed and keys give the same result in every process, on every
+    platform and in every nbrepro release (see ``nbrepro._derive`` for the definition). Use it
+    for trial seeds in a hyperparameter search (``derive_seed("trial", 3)``), worker seeds, or
+    anything that needs its own independent stream.
+
+    Raises:
+        NoSeedError: ``seed`` is not given and no experiment seed is set.
+        InvalidSeedError: ``seed`` is not in 0..2**31-1.
+        InvalidOptionError: a key that is not an ``int``, ``str`` or ``bytes``.
+    """
+    if seed is not None:
+        return derive_from(validate_seed(seed), keys)
+    config = session().config
+    if config is None:
+        raise NoSeedError(
+            "derive_seed() needs the experiment seed: run %repro_seed / nbrepro.seed() "
+            "first, or pass seed="
+        )
+    return derive_from(config.seed, keys)
+
+
+def rng(*keys: int | str | bytes, seed: int | None = None) -> Any:
+    """A NumPy ``Generator`` seeded with ``derive_seed(*keys, seed=seed)``."""
+    import numpy as np  # the caller asked for a NumPy object
+
+    return np.random.default_rng(derive_seed(*keys, seed=seed))
+
+
+def capture_state() -> RNGState:
+    """The state of every PRNG nbrepro covers, to pause now and resume later.
+
+    Covers ``random``, NumPy's global RNG, torch (CPU, CUDA, MPS), TensorFlow (global seed,
+    op seeds, global ``tf.random.Generator``), Keras's global seed generator, generators
+    created without a seed that nbrepro seeded (by creation order), and nbrepro's own seed
+    stream. The result pickles; restoring it into a process that ran the same code continues
+    every sequence exactly.
+    """
+    return session().capture()
+
+
+def restore_state(state: RNGState) -> None:
+    """Restore a :func:`capture_state` result; on a mismatch raises and changes nothing.
+
+    Raises:
+        StateMismatchError: not an ``RNGState``, a newer format, or it names frameworks this
+            process has not imported or more unseeded generators than it has created.
+    """
+    session().restore(state)
+
+
+def reset() -> None:
+    """Undo everything nbrepro changed: hooks, patches, determinism settings, the seed."""
+    shell = _shell()
+    if shell is not None:
+        from nbrepro._cell_hooks import unregister
+
+        unregister(shell)
+    session().reset()
+
+
+def _shell() -> Any:
+    if "IPython" not in sys.modules:
+        return None
+    from IPython import get_ipython
+
+    return get_ipython()

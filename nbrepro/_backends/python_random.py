@@ -1,0 +1,58 @@
+"""The standard library's ``random``: the module-level generator and unseeded ``Random()``."""
+
+from __future__ import annotations
+
+import platform
+import random
+from typing import TYPE_CHECKING, Any
+
+from nbrepro._backends._base import Backend
+
+if TYPE_CHECKING:
+    from nbrepro._session import Session
+
+
+class PythonRandomBackend(Backend):
+    """Seeds ``random`` and makes ``random.Random()`` with no seed draw from the seed stream."""
+
+    name = "random"
+    module = "random"
+
+    def __init__(self) -> None:
+        self._original_seed: Any = None
+
+    def version(self) -> str:
+        return platform.python_version()
+
+    def install(self, session: Session) -> None:
+        if self._original_seed is not None:
+            return
+        original = self._original_seed = random.Random.seed
+
+        # Random.__init__ calls self.seed(x), so patching seed covers Random() as well as
+        # random.seed(). SystemRandom overrides seed and stays untouched, as it should.
+        def seed(self: random.Random, a: Any = None, version: int = 2) -> None:
+            if a is None and session.seeded:
+                a = session.stream_seed("random.Random")
+                original(self, a, version)
+                session.track("random.Random", self)
+                return
+            original(self, a, version)
+
+        seed.__doc__ = original.__doc__
+        seed.__wrapped__ = original  # type: ignore[attr-defined]
+        random.Random.seed = seed  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        if self._original_seed is not None:
+            random.Random.seed = self._original_seed  # type: ignore[method-assign]
+            self._original_seed = None
+
+    def seed(self, seed: int) -> None:
+        random.seed(seed)
+
+    def get_state(self) -> Any:
+        return random.getstate()
+
+    def set_state(self, state: Any) -> None:
+        random.setstate(state)

@@ -1,0 +1,106 @@
+"""TensorFlow: the global seed, the global ``tf.random.Generator``, op determinism, threads."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from nbrepro._backends._base import Backend
+from nbrepro._findings import THREAD_SETTING_TOO_LATE, Finding, Severity, restart_fix
+
+if TYPE_CHECKING:
+    from nbrepro._config import Determinism
+    from nbrepro._session import Session
+
+
+def _internals(name: str) -> Any:
+    # Only ever called once TensorFlow is imported, so this imports nothing new.
+    return importlib.import_module(f"tensorflow.python.{name}")
+
+
+class TensorflowBackend(Backend):
+    """Seeds TensorFlow; ``--deterministic`` turns on op determinism.
+
+    TensorFlow has no warn-only mode: with op determinism on, an op without a deterministic
+    kernel always raises, under ``--deterministic`` as under ``--strict``.
+    """
+
+    name = "tensorflow"
+    module = "tensorflow"
+    distribution = "tensorflow"
+
+    def __init__(self) -> None:
+        self._saved: bool | None = None
+
+    def version(self) -> str:
+        return str(getattr(self.framework(), "__version__", "unknown"))
+
+    def seed(self, seed: int) -> None:
+        tf = self.framework()
+        # Sets the global seed and resets the op-seed counter derived from it, so tf.random
+        # ops and tf.data shuffles with no seed of their own repeat.
+        tf.random.set_seed(seed)
+        # The global tf.random.Generator would otherwise be created from OS entropy on first
+        # use; reset it in place so references the user holds stay valid.
+        stateful = _internals("ops.stateful_random_ops")
+        if stateful.global_generator is not None:
+            stateful.global_generator.reset_from_seed(seed)
+        else:
+            tf.random.set_global_generator(tf.random.Generator.from_seed(seed))
+
+    def apply_determinism(self, mode: Determinism, session: Session) -> list[Finding]:
+        # Only enable_op_determinism is exported; the getter and the switch-off live beside it.
+        config = _internals("framework.config")
+        if self._saved is None:
+            self._saved = bool(config.is_op_determinism_enabled())
+        config.enable_op_determinism()
+        return []
+
+    def restore_determinism(self) -> None:
+        if self._saved is None:
+            return
+        if not self._saved:
+            _internals("framework.config").disable_op_determinism()
+        self._saved = None
+
+    def apply_threads(self, threads: int) -> list[Finding]:
+        threading = self.framework().config.threading
+        try:
+            threading.set_intra_op_parallelism_threads(threads)
+            threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:
+            current = threading.get_intra_op_parallelism_threads()
+            return [
+                Finding(
+                    THREAD_SETTING_TOO_LATE,
+                    Severity.WARNING,
+                    f"TensorFlow's runtime started before --threads {threads} "
+                    f"(intra-op threads: {current or 'all cores'}); its pools are fixed now",
+                    restart_fix({"TF_NUM_INTRAOP_THREADS": str(threads),
+                                 "TF_NUM_INTEROP_THREADS": str(threads)}),
+                )
+            ]
+        return []
+
+    def get_state(self) -> Any:
+        context = _internals("eager.context").context()
+        stateful = _internals("ops.stateful_random_ops")
+        generator = stateful.global_generator
+        return {
+            "global_seed": context._seed,  # noqa: SLF001 - no public getter exists
+            "op_seeds": context._rng.getstate() if context._rng is not None else None,  # noqa: SLF001
+            "generator": None if generator is None else generator.state.numpy().tobytes(),
+        }
+
+    def set_state(self, state: Any) -> None:
+        tf = self.framework()
+        context = _internals("eager.context").context()
+        if state["global_seed"] is not None:
+            tf.random.set_seed(state["global_seed"])
+        if state["op_seeds"] is not None and context._rng is not None:  # noqa: SLF001
+            context._rng.setstate(state["op_seeds"])  # noqa: SLF001
+        if state["generator"] is not None:
+            import numpy as np  # TensorFlow imports NumPy itself.
+
+            generator = tf.random.get_global_generator()
+            generator.state.assign(np.frombuffer(state["generator"], dtype=np.int64))

@@ -1,0 +1,144 @@
+"""PyTorch: CPU/CUDA/MPS generators, deterministic algorithms, cuDNN, cuBLAS, threads."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import TYPE_CHECKING, Any
+
+from nbrepro._backends._base import Backend
+from nbrepro._config import Determinism
+from nbrepro._findings import (
+    CUBLAS_WORKSPACE_TOO_LATE,
+    THREAD_SETTING_TOO_LATE,
+    Finding,
+    Severity,
+    restart_fix,
+)
+
+if TYPE_CHECKING:
+    from nbrepro._session import Session
+
+CUBLAS_VARIABLE = "CUBLAS_WORKSPACE_CONFIG"
+CUBLAS_VALUE = ":4096:8"
+
+# torch releases before 2.10 refuse deterministic cuBLAS matmuls unless CUBLAS_WORKSPACE_CONFIG
+# is set when the cuBLAS handle is created. PyTorch PR #161749 removed the requirement, since
+# per-handle workspaces (PR #85447) already make cuBLAS deterministic; it first shipped in 2.10.
+_FIRST_TORCH_WITHOUT_CUBLAS_VARIABLE = (2, 10)
+
+
+def needs_cublas_variable(torch_version: str) -> bool:
+    """Whether this torch release needs ``CUBLAS_WORKSPACE_CONFIG`` for deterministic cuBLAS."""
+    match = re.match(r"(\d+)\.(\d+)", torch_version)
+    if match is None:
+        return True
+    return (int(match[1]), int(match[2])) < _FIRST_TORCH_WITHOUT_CUBLAS_VARIABLE
+
+
+class TorchBackend(Backend):
+    """Seeds torch; ``--deterministic`` switches its deterministic algorithms and cuDNN."""
+
+    name = "torch"
+    module = "torch"
+
+    def __init__(self) -> None:
+        self._saved: tuple[bool, bool, bool, bool] | None = None
+
+    def seed(self, seed: int) -> None:
+        # manual_seed seeds the CPU generator and every CUDA/MPS/XPU device, lazily for
+        # devices whose context does not exist yet.
+        self.framework().manual_seed(seed)
+
+    def apply_determinism(self, mode: Determinism, session: Session) -> list[Finding]:
+        torch = self.framework()
+        cudnn = torch.backends.cudnn
+        if self._saved is None:
+            self._saved = (
+                torch.are_deterministic_algorithms_enabled(),
+                torch.is_deterministic_algorithms_warn_only_enabled(),
+                cudnn.benchmark,
+                cudnn.deterministic,
+            )
+        torch.use_deterministic_algorithms(True, warn_only=mode is Determinism.WARN)
+        cudnn.benchmark = False
+        cudnn.deterministic = True
+        if mode is Determinism.WARN:
+            session.capture_torch_alerts()
+        return self._cublas_findings(torch)
+
+    def _cublas_findings(self, torch: Any) -> list[Finding]:
+        if (
+            torch.version.cuda is None
+            or not needs_cublas_variable(torch.__version__)
+            or os.environ.get(CUBLAS_VARIABLE) in (":4096:8", ":16:8")
+        ):
+            return []
+        if not torch.cuda.is_initialized():
+            # cuBLAS reads the variable when it creates its first handle, which has not
+            # happened before CUDA is initialised; os.environ writes through to getenv().
+            os.environ[CUBLAS_VARIABLE] = CUBLAS_VALUE
+            return []
+        return [
+            Finding(
+                CUBLAS_WORKSPACE_TOO_LATE,
+                Severity.WARNING,
+                f"torch {torch.__version__} needs {CUBLAS_VARIABLE} for deterministic cuBLAS, "
+                "and CUDA was already initialised before it was set",
+                restart_fix({CUBLAS_VARIABLE: CUBLAS_VALUE}),
+            )
+        ]
+
+    def restore_determinism(self) -> None:
+        if self._saved is None:
+            return
+        torch = self.framework()
+        enabled, warn_only, benchmark, deterministic = self._saved
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+        torch.backends.cudnn.benchmark = benchmark
+        torch.backends.cudnn.deterministic = deterministic
+        self._saved = None
+
+    def apply_threads(self, threads: int) -> list[Finding]:
+        torch = self.framework()
+        torch.set_num_threads(threads)
+        if torch.get_num_interop_threads() == threads:
+            return []
+        try:
+            torch.set_num_interop_threads(threads)
+        except RuntimeError:
+            # Allowed only before the first inter-op parallel work starts.
+            return [
+                Finding(
+                    THREAD_SETTING_TOO_LATE,
+                    Severity.INFO,
+                    f"torch's inter-op thread pool already runs with "
+                    f"{torch.get_num_interop_threads()} threads, not {threads}; it can only "
+                    "be sized before torch starts parallel work",
+                    restart_fix({"OMP_NUM_THREADS": str(threads)})
+                    + ", with %repro_seed --threads before any torch work",
+                )
+            ]
+        return []
+
+    def get_state(self) -> Any:
+        torch = self.framework()
+        state: dict[str, Any] = {"cpu": torch.get_rng_state().numpy().tobytes()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda"] = [s.numpy().tobytes() for s in torch.cuda.get_rng_state_all()]
+        mps = getattr(torch, "mps", None)
+        if mps is not None and torch.backends.mps.is_available():
+            state["mps"] = mps.get_rng_state().numpy().tobytes()
+        return state
+
+    def set_state(self, state: Any) -> None:
+        torch = self.framework()
+
+        def tensor(data: bytes) -> Any:
+            return torch.frombuffer(bytearray(data), dtype=torch.uint8)
+
+        torch.set_rng_state(tensor(state["cpu"]))
+        if "cuda" in state:
+            torch.cuda.set_rng_state_all([tensor(s) for s in state["cuda"]])
+        if "mps" in state:
+            torch.mps.set_rng_state(tensor(state["mps"]))

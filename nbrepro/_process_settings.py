@@ -1,0 +1,68 @@
+"""Settings a process reads once, at start or when a library loads: check and prepare them."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from nbrepro._findings import HASH_RANDOMIZATION, Finding, Severity, restart_fix
+
+HASH_SEED_VARIABLE = "PYTHONHASHSEED"
+HASH_SEED_VALUE = "0"
+
+#: Read when OpenMP/BLAS runtimes and TensorFlow start: they size thread pools for
+#: frameworks imported later and for worker processes (DataLoader, multiprocessing).
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+)
+
+
+def start_value(name: str) -> str | None:
+    """The value ``name`` had when this process started (not what ``os.environ`` says now).
+
+    Linux keeps the start environment in ``/proc/self/environ``; elsewhere the current
+    environment is the best available answer.
+    """
+    try:
+        with open("/proc/self/environ", "rb") as environ:
+            entries = environ.read().split(b"\0")
+    except OSError:
+        return os.environ.get(name)
+    prefix = name.encode() + b"="
+    for entry in entries:
+        if entry.startswith(prefix):
+            return entry[len(prefix) :].decode(errors="replace")
+    return None
+
+
+def hash_seed_findings() -> list[Finding]:
+    """A finding when ``str``/``bytes`` hashing is randomised in this process.
+
+    ``PYTHONHASHSEED`` only takes effect at interpreter start, so setting it now cannot help
+    this kernel, which is why the value is read from the process's start environment.
+    """
+    if not sys.flags.hash_randomization:
+        return []  # PYTHONHASHSEED=0 at start
+    value = start_value(HASH_SEED_VARIABLE) or ""
+    if value.isdigit():
+        return []
+    return [
+        Finding(
+            HASH_RANDOMIZATION,
+            Severity.WARNING,
+            "hash randomisation is on (PYTHONHASHSEED is "
+            + (f"{value!r}" if value else "unset")
+            + "): iterating a set of str or bytes gives a different order in every run",
+            restart_fix({HASH_SEED_VARIABLE: HASH_SEED_VALUE}),
+        )
+    ]
+
+
+def set_thread_variables(threads: int) -> None:
+    """Export the thread-count variables for libraries loaded later and child processes."""
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(threads)

@@ -1,0 +1,353 @@
+"""Session state: what was applied, the seed stream, per-cell seeds, findings, RNG state.
+
+One :class:`Session` per process (:func:`session`). The public API, the magics and the cell
+hooks all drive it; it imports no framework, only adapts the ones already loaded.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from nbrepro import _import_hooks, _process_settings
+from nbrepro._backends import Backend, load_backends
+from nbrepro._config import Config, Determinism
+from nbrepro._derive import derive_from
+from nbrepro._findings import BACKEND_FAILED, NONDETERMINISTIC_OP, Finding, Severity
+from nbrepro.errors import NoSeedError, StateMismatchError
+
+STATE_FORMAT = 1
+
+# torch's alert when an op without a deterministic implementation runs under warn_only.
+_TORCH_ALERT = r".* does not have a deterministic implementation"
+
+
+@dataclass(frozen=True)
+class UnseededDraw:
+    """A generator created without a seed, and the seed nbrepro gave it instead."""
+
+    kind: str  #: ``"numpy.default_rng"`` or ``"random.Random"``
+    seed: int
+    cell: str | None  #: the cell it was created in, when known
+
+
+@dataclass(frozen=True)
+class CellSeed:
+    """The seed a cell ran with in per-cell mode, and what it was derived from."""
+
+    seed: int
+    cell: str  #: the cell's id, or ``"source:<sha256 prefix>"`` in the fallback
+    from_cell_id: bool
+
+
+@dataclass(frozen=True)
+class RNGState:
+    """Every PRNG's state at one moment; picklable. Made by :func:`nbrepro.capture_state`."""
+
+    format: int
+    scope_seed: int | None
+    stream_counts: dict[str, int]
+    backends: dict[str, Any]
+    tracked: list[tuple[str, Any]] = field(repr=False)
+
+
+class Session:
+    """The reproducibility state of this process."""
+
+    def __init__(self) -> None:
+        self.config: Config | None = None
+        self.backends: list[Backend] = []
+        self.active: list[Backend] = []  # seeded backends, in registry order
+        self.findings: list[Finding] = []
+        self.unseeded: list[UnseededDraw] = []
+        self.cell_seeds: dict[str, int] = {}
+        self.last_cell: CellSeed | None = None
+        self.current_cell: str | None = None
+        self._scope_seed: int | None = None
+        self._stream_counts: dict[str, int] = {}
+        self._tracked: list[tuple[str, weakref.ref[Any]]] = []
+        self._lock = threading.RLock()
+        self._alerts_installed: Callable[[], None] | None = None
+        self._alert_cells: set[tuple[str, str | None]] = set()
+
+    @property
+    def seeded(self) -> bool:
+        """Whether an experiment seed is in force."""
+        return self.config is not None
+
+    @property
+    def scope_seed(self) -> int:
+        """The seed in force now: the current cell's in per-cell mode, else the experiment's."""
+        if self._scope_seed is None:
+            raise NoSeedError("no experiment seed yet: call nbrepro.seed() or %repro_seed first")
+        return self._scope_seed
+
+    # -- applying a configuration -------------------------------------------------------
+
+    def apply(self, config: Config) -> list[Finding]:
+        """Make ``config`` the one in force and return the findings it leaves."""
+        with self._lock:
+            if not self.backends:
+                self.backends = load_backends()
+            previous = self.config
+            if previous is not None and previous.deterministic is not Determinism.OFF:
+                self._restore_determinism()
+            self.config = config
+            self.findings = []
+            self.active = []
+            self._scope_seed = config.seed
+            self._stream_counts = {}
+            self.cell_seeds = {}
+            self.last_cell = None
+            if config.threads is not None:
+                _process_settings.set_thread_variables(config.threads)
+            finder = _import_hooks.finder()
+            for backend in self.backends:
+                if backend.loaded():
+                    self._activate(backend)
+                else:
+                    finder.watch(backend.module, self._on_import)
+            self._add(_process_settings.hash_seed_findings())
+            return list(self.findings)
+
+    def _activate(self, backend: Backend) -> None:
+        config = self.config
+        assert config is not None
+        backend.install(self)
+        if config.threads is not None:
+            self._add(backend.apply_threads(config.threads))
+        if config.deterministic is not Determinism.OFF:
+            self._add(backend.apply_determinism(config.deterministic, self))
+        backend.seed(self.scope_seed)
+        self.active.append(backend)
+        self.active.sort(key=self.backends.index)
+
+    def _on_import(self, module: ModuleType) -> None:
+        with self._lock:
+            _import_hooks.finder().unwatch(module.__name__)
+            if self.config is None:
+                return
+            for backend in self.backends:
+                if backend.module == module.__name__ and backend not in self.active:
+                    try:
+                        self._activate(backend)
+                    except Exception as error:
+                        # Never break the user's import: report, and leave it unseeded.
+                        finding = Finding(
+                            BACKEND_FAILED,
+                            Severity.ERROR,
+                            f"nbrepro could not seed {backend.name} {backend.version()} when "
+                            f"it was imported: {type(error).__name__}: {error}",
+                            "report this to nbrepro with the framework's version; seed it "
+                            "yourself meanwhile",
+                        )
+                        self._add([finding])
+                        warnings.warn(f"nbrepro: {finding.message}", stacklevel=2)
+
+    def _activate_late_imports(self) -> None:
+        # A framework can arrive without passing our finder (imported before the finder was
+        # installed in another thread, or put into sys.modules directly).
+        for backend in self.backends:
+            if backend not in self.active and backend.loaded():
+                self._activate(backend)
+
+    def _restore_determinism(self) -> None:
+        for backend in self.active:
+            backend.restore_determinism()
+        self.stop_torch_alerts()
+
+    def _add(self, findings: list[Finding]) -> None:
+        for finding in findings:
+            if finding not in self.findings:
+                self.findings.append(finding)
+
+    def reset(self) -> None:
+        """Undo everything nbrepro changed in this process and forget the configuration."""
+        with self._lock:
+            if self.config is not None and self.config.deterministic is not Determinism.OFF:
+                self._restore_determinism()
+            for backend in self.backends:
+                backend.uninstall()
+            _import_hooks.remove_finder()
+            self.__init__()  # type: ignore[misc]
+
+    # -- per-cell seeds ------------------------------------------------------------------
+
+    def reseed_cell(self, cell_id: str | None, source: str) -> CellSeed:
+        """Reseed every generator for the cell about to run; see ``nbrepro.seed(per_cell=)``."""
+        with self._lock:
+            config = self.config
+            if config is None:
+                raise NoSeedError("per-cell reseeding needs an experiment seed")
+            if cell_id:
+                cell, keys = cell_id, ("cell", cell_id)
+            else:
+                import hashlib
+
+                digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+                cell, keys = f"source:{digest[:16]}", ("cell-source", digest)
+            seed = derive_from(config.seed, keys)
+            self._activate_late_imports()
+            self.reseed_scope(seed)
+            self.last_cell = CellSeed(seed=seed, cell=cell, from_cell_id=bool(cell_id))
+            self.cell_seeds[cell] = seed
+            return self.last_cell
+
+    def reseed_scope(self, seed: int, names: tuple[str, ...] | None = None) -> None:
+        """Reseed the active backends (those in ``names``, if given) and restart the stream."""
+        with self._lock:
+            self._scope_seed = seed
+            self._stream_counts = {}
+            for backend in self.active:
+                if names is None or backend.name in names:
+                    backend.seed(seed)
+
+    # -- the stream of seeds for generators created without one ---------------------------
+
+    def stream_seed(self, kind: str) -> int:
+        """The next seed for a ``kind`` generator created with no seed; recorded."""
+        with self._lock:
+            count = self._stream_counts.get(kind, 0)
+            self._stream_counts[kind] = count + 1
+            seed = derive_from(self.scope_seed, ("unseeded", kind, count))
+            self.unseeded.append(UnseededDraw(kind=kind, seed=seed, cell=self.current_cell))
+            return seed
+
+    def track(self, kind: str, generator: Any) -> None:
+        """Remember a generator nbrepro seeded, so that ``capture_state`` includes it."""
+        self._tracked.append((kind, weakref.ref(generator)))
+
+    # -- nondeterministic torch ops --------------------------------------------------------
+
+    def capture_torch_alerts(self) -> None:
+        """Record every nondeterministic torch op that runs; show its warning once per cell."""
+        if self._alerts_installed is not None:
+            return
+        shown = warnings.showwarning
+
+        def showwarning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+            text = str(message)
+            marker = " does not have a deterministic implementation"
+            if marker not in text:
+                shown(message, category, *args, **kwargs)
+                return
+            op = text.split(marker, 1)[0].strip()
+            key = (op, self.current_cell)
+            if key in self._alert_cells:
+                return
+            self._alert_cells.add(key)
+            where = f" in {self.current_cell}" if self.current_cell else ""
+            self._add([
+                Finding(
+                    NONDETERMINISTIC_OP,
+                    Severity.ERROR,
+                    f"torch op {op} has no deterministic implementation and ran{where}",
+                    "use a deterministic alternative for this op (or run it on CPU); "
+                    "%repro_seed --strict turns this into an error at the op",
+                )
+            ])
+            shown(message, category, *args, **kwargs)
+
+        warnings.showwarning = showwarning
+        # Every occurrence must reach showwarning for the op and cell to be recorded; the
+        # wrapper above keeps the display to one per op and cell.
+        warnings.filterwarnings("always", message=_TORCH_ALERT, category=UserWarning)
+
+        def uninstall() -> None:
+            if warnings.showwarning is showwarning:
+                warnings.showwarning = shown
+            warnings.filters[:] = [
+                f for f in warnings.filters
+                if not (f[0] == "always" and f[1] is not None and f[1].pattern == _TORCH_ALERT)
+            ]
+
+        self._alerts_installed = uninstall
+
+    def stop_torch_alerts(self) -> None:
+        """Undo :meth:`capture_torch_alerts`."""
+        if self._alerts_installed is not None:
+            self._alerts_installed()
+            self._alerts_installed = None
+
+    # -- capture and restore ---------------------------------------------------------------
+
+    def capture(self) -> RNGState:
+        """Every generator's state now; see :func:`nbrepro.capture_state`."""
+        with self._lock:
+            if not self.backends:
+                self.backends = load_backends()
+            if self.config is not None:
+                self._activate_late_imports()
+            backends = {b.name: b.get_state() for b in self.backends if b.loaded()}
+            tracked = [(kind, _generator_state(kind, ref())) for kind, ref in self._tracked]
+            return RNGState(
+                format=STATE_FORMAT,
+                scope_seed=self._scope_seed,
+                stream_counts=dict(self._stream_counts),
+                backends=backends,
+                tracked=tracked,
+            )
+
+    def restore(self, state: RNGState) -> None:
+        """Put back a state from :meth:`capture`; checks everything before changing anything."""
+        if not isinstance(state, RNGState):
+            raise StateMismatchError(
+                f"expected the RNGState returned by nbrepro.capture_state(), got "
+                f"{type(state).__name__}"
+            )
+        if state.format != STATE_FORMAT:
+            raise StateMismatchError(
+                f"this RNG state has format {state.format}; this nbrepro reads format "
+                f"{STATE_FORMAT}"
+            )
+        with self._lock:
+            if not self.backends:
+                self.backends = load_backends()
+            by_name = {b.name: b for b in self.backends}
+            missing = [n for n in state.backends if n not in by_name or not by_name[n].loaded()]
+            if missing:
+                raise StateMismatchError(
+                    f"the state holds generators of {', '.join(missing)}, which "
+                    "this process has not imported; import them first"
+                )
+            if len(state.tracked) > len(self._tracked):
+                raise StateMismatchError(
+                    f"the state holds {len(state.tracked)} generators created without a seed; "
+                    f"this session has created {len(self._tracked)}: run the same code first"
+                )
+            for name, backend_state in state.backends.items():
+                by_name[name].set_state(backend_state)
+            for (kind, saved), (_, ref) in zip(state.tracked, self._tracked, strict=False):
+                generator = ref()
+                if generator is not None and saved is not None:
+                    _set_generator_state(kind, generator, saved)
+            self._scope_seed = state.scope_seed
+            self._stream_counts = dict(state.stream_counts)
+
+
+def _generator_state(kind: str, generator: Any) -> Any:
+    if generator is None:
+        return None
+    if kind == "random.Random":
+        return generator.getstate()
+    return generator.bit_generator.state
+
+
+def _set_generator_state(kind: str, generator: Any, state: Any) -> None:
+    if kind == "random.Random":
+        generator.setstate(state)
+    else:
+        generator.bit_generator.state = state
+
+
+_SESSION = Session()
+
+
+def session() -> Session:
+    """The process's session."""
+    return _SESSION

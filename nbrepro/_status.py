@@ -1,0 +1,98 @@
+"""A snapshot of the session for people: ``nbrepro.status()`` and ``%repro_status``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from nbrepro._findings import Finding
+from nbrepro._session import CellSeed, Session
+
+
+@dataclass(frozen=True)
+class FrameworkStatus:
+    """One framework nbrepro knows how to seed."""
+
+    name: str
+    version: str | None  #: ``None`` while the framework is not imported
+    seeded: bool  #: seeded now (an imported framework) or will be on import
+
+    @property
+    def imported(self) -> bool:
+        """Whether the process has imported the framework."""
+        return self.version is not None
+
+
+@dataclass(frozen=True)
+class Status:
+    """What is in force: seed, options, frameworks, the last cell's seed, findings."""
+
+    seed: int | None
+    seed_source: str | None  #: ``"user"`` or ``"auto"``
+    deterministic: str  #: ``"off"``, ``"warn"`` or ``"strict"``
+    per_cell: bool
+    threads: int | None
+    frameworks: tuple[FrameworkStatus, ...]
+    last_cell: CellSeed | None
+    unseeded_generators: int  #: generators created without a seed that nbrepro seeded
+    findings: tuple[Finding, ...]  #: most severe first
+
+    def __str__(self) -> str:
+        if self.seed is None:
+            lines = ["nbrepro: no experiment seed yet; run %repro_seed (or nbrepro.seed())"]
+        else:
+            how = "given" if self.seed_source == "user" else "auto-assigned"
+            lines = [
+                f"nbrepro: seed {self.seed} ({how}) | deterministic: {self.deterministic}"
+                f" | per-cell: {'on' if self.per_cell else 'off'}"
+                f" | threads: {self.threads if self.threads is not None else 'default'}"
+            ]
+        imported = [f"{f.name} {f.version}" for f in self.frameworks if f.imported]
+        waiting = [f.name for f in self.frameworks if not f.imported]
+        state = "seeded" if self.seed is not None else "imported"
+        lines.append(f"  {state}: {', '.join(imported) or 'nothing'}")
+        if self.seed is not None and waiting:
+            lines.append(f"  seeded when imported: {', '.join(waiting)}")
+        if self.last_cell is not None:
+            lines.append(f"  last cell: seed {self.last_cell.seed} (cell {self.last_cell.cell})")
+        if self.unseeded_generators:
+            lines.append(
+                f"  generators created without a seed, seeded from the stream: "
+                f"{self.unseeded_generators}"
+            )
+        for finding in self.findings:
+            lines.append("  " + str(finding).replace("\n", "\n  "))
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
+
+def snapshot(session: Session) -> Status:
+    """The :class:`Status` of ``session`` now."""
+    config = session.config
+    backends = session.backends
+    if not backends:
+        from nbrepro._backends import load_backends
+
+        backends = load_backends()
+    frameworks = tuple(
+        FrameworkStatus(
+            name=b.name,
+            version=b.version() if b.loaded() else None,
+            seeded=config is not None and (b in session.active or not b.loaded()),
+        )
+        for b in backends
+    )
+    findings = tuple(sorted(session.findings, key=lambda f: f.severity.rank))
+    return Status(
+        seed=None if config is None else config.seed,
+        seed_source=None if config is None else config.seed_source.value,
+        deterministic="off" if config is None else config.deterministic.value,
+        per_cell=config is not None and config.per_cell,
+        threads=None if config is None else config.threads,
+        frameworks=frameworks,
+        last_cell=session.last_cell,
+        unseeded_generators=len(session.unseeded),
+        findings=findings,
+    )

@@ -1,0 +1,67 @@
+"""Seeding data-loading workers: distinct, repeatable seeds per worker and per rank."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from nbrepro._derive import derive_from
+from nbrepro._session import session
+
+# Frameworks a worker process seeds: fork-safe ones. TensorFlow is not fork-safe and its
+# tf.data workers are threads of the main process, seeded by the main process's seed.
+_WORKER_BACKENDS = ("random", "numpy", "torch")
+
+
+def global_rank() -> int:
+    """This process's rank under torch.distributed / DDP launchers, 0 when not distributed."""
+    torch = sys.modules.get("torch")
+    distributed = getattr(torch, "distributed", None)
+    if distributed is not None and distributed.is_available() and distributed.is_initialized():
+        return int(distributed.get_rank())
+    for variable in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        value = os.environ.get(variable, "")
+        if value.isdigit():
+            return int(value)
+    return 0
+
+
+def worker_init_fn(worker_id: int) -> None:
+    """``DataLoader(worker_init_fn=nbrepro.worker_init_fn)``: seed a worker's generators.
+
+    torch gives each worker ``base_seed + worker_id`` (``torch.initial_seed()`` inside the
+    worker), where ``base_seed`` comes from the main process's seeded torch generator, but it
+    only seeds torch and ``random`` with it: NumPy stays a copy of the parent's state, so
+    every worker draws the same "random" augmentations. Under DDP every rank also gets the
+    same base seed. This seeds ``random``, NumPy, torch and nbrepro's stream for unseeded
+    generators in the worker with ``derive_seed(initial_seed, "worker", worker_id, "rank",
+    rank)``: different for every worker and rank, the same in every run.
+    """
+    torch = sys.modules["torch"]  # a DataLoader worker has torch loaded
+    seed = derive_from(torch.initial_seed(), ("worker", worker_id, "rank", global_rank()))
+    current = session()
+    if current.seeded:
+        current.reseed_scope(seed, _WORKER_BACKENDS)
+        return
+    from nbrepro._backends import load_backends
+
+    for backend in load_backends():
+        if backend.name in _WORKER_BACKENDS and backend.loaded():
+            backend.seed(seed)
+
+
+def dataloader_generator(*keys: Any) -> Any:
+    """A ``torch.Generator`` for ``DataLoader(generator=...)``, seeded by ``derive_seed``.
+
+    A loader with its own generator shuffles the same way however many random numbers the
+    model drew before it (initialisation, dropout), so data order and model randomness do
+    not disturb each other.
+    """
+    import torch  # the caller asked for a torch object
+
+    from nbrepro import derive_seed
+
+    generator = torch.Generator()
+    generator.manual_seed(derive_seed("dataloader", *keys))
+    return generator

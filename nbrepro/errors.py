@@ -1,0 +1,61 @@
+"""Errors raised by nbrepro.
+
+Every error is an :class:`NbreproError`, mixed with the builtin it is a kind of,
+so callers may catch either::
+
+    NbreproError
+    ├── InvalidSeedError          (ValueError)   a seed outside 0..2**31-1, or not an integer
+    ├── InvalidOptionError        (ValueError)   a bad option value (threads, keys, ...)
+    ├── NoSeedError               (RuntimeError) an experiment seed is needed and none is set
+    ├── NotInIPythonError         (RuntimeError) an IPython-only feature used outside IPython
+    ├── MissingDependencyError    (ImportError)  an optional package is needed and not installed
+    └── StateMismatchError        (ValueError)   a captured RNG state does not fit this session
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "InvalidOptionError",
+    "InvalidSeedError",
+    "MissingDependencyError",
+    "NbreproError",
+    "NoSeedError",
+    "NotInIPythonError",
+    "StateMismatchError",
+]
+
+
+class NbreproError(Exception):
+    """Base class of every error nbrepro raises."""
+
+
+class InvalidSeedError(NbreproError, ValueError):
+    """A seed that is not an integer in 0..2**31-1."""
+
+
+class InvalidOptionError(NbreproError, ValueError):
+    """An option with a value outside what it allows."""
+
+
+class NoSeedError(NbreproError, RuntimeError):
+    """An experiment seed is needed, and ``nbrepro.seed()`` / ``%repro_seed`` has not run."""
+
+
+class NotInIPythonError(NbreproError, RuntimeError):
+    """A feature that needs a running IPython shell was used outside one."""
+
+
+class MissingDependencyError(NbreproError, ImportError):
+    """An optional dependency is needed for what was asked, and is not installed."""
+
+    def __init__(self, package: str, extra: str, purpose: str) -> None:
+        super().__init__(
+            f"{purpose} needs {package!r}, which is not installed. "
+            f"Install it with: pip install 'nbrepro[{extra}]'"
+        )
+        self.package = package
+        self.extra = extra
+
+
+class StateMismatchError(NbreproError, ValueError):
+    """A captured RNG state that cannot be restored into this session."""

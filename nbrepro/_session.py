@@ -6,6 +6,7 @@ hooks all drive it; it imports no framework, only adapts the ones already loaded
 
 from __future__ import annotations
 
+import sys
 import threading
 import warnings
 import weakref
@@ -51,9 +52,10 @@ class RNGState:
 
     format: int
     scope_seed: int | None
-    stream_counts: dict[str, int]
+    stream_counts: dict[tuple[str, ...], int]
     backends: dict[str, Any]
-    tracked: list[tuple[str, Any]] = field(repr=False)
+    #: stream key -> state of each live generator nbrepro seeded from its stream
+    tracked: dict[tuple[Any, ...], Any] = field(repr=False)
 
 
 class Session:
@@ -69,8 +71,9 @@ class Session:
         self.last_cell: CellSeed | None = None
         self.current_cell: str | None = None
         self._scope_seed: int | None = None
-        self._stream_counts: dict[str, int] = {}
-        self._tracked: list[tuple[str, weakref.ref[Any]]] = []
+        self._stream_counts: dict[tuple[str, ...], int] = {}
+        self._tracked: dict[tuple[Any, ...], weakref.ref[Any]] = {}
+        self._last_key: tuple[Any, ...] = ()
         self._lock = threading.RLock()
         self._alerts_installed: Callable[[], None] | None = None
         self._alert_cells: set[tuple[str, str | None]] = set()
@@ -102,6 +105,8 @@ class Session:
             self.active = []
             self._scope_seed = config.seed
             self._stream_counts = {}
+            self._tracked = {}
+            self.unseeded = []
             self.cell_seeds = {}
             self.last_cell = None
             if config.threads is not None:
@@ -210,17 +215,26 @@ class Session:
     # -- the stream of seeds for generators created without one ---------------------------
 
     def stream_seed(self, kind: str) -> int:
-        """The next seed for a ``kind`` generator created with no seed; recorded."""
+        """The next seed for a ``kind`` generator created with no seed; recorded.
+
+        Generators a library creates while it is being imported get a stream of their own,
+        keyed by that module, so that importing a library earlier or later (or not at all)
+        never shifts the seeds of the generators the user's code creates.
+        """
         with self._lock:
-            count = self._stream_counts.get(kind, 0)
-            self._stream_counts[kind] = count + 1
-            seed = derive_from(self.scope_seed, ("unseeded", kind, count))
+            importing = _importing_module()
+            stream = (kind,) if importing is None else (kind, "import", importing)
+            count = self._stream_counts.get(stream, 0)
+            self._stream_counts[stream] = count + 1
+            key = (self.scope_seed, *stream, count)
+            seed = derive_from(self.scope_seed, ("unseeded", *stream, count))
             self.unseeded.append(UnseededDraw(kind=kind, seed=seed, cell=self.current_cell))
+            self._last_key = key
             return seed
 
-    def track(self, kind: str, generator: Any) -> None:
-        """Remember a generator nbrepro seeded, so that ``capture_state`` includes it."""
-        self._tracked.append((kind, weakref.ref(generator)))
+    def track(self, generator: Any) -> None:
+        """Remember the generator just seeded by :meth:`stream_seed`, for ``capture_state``."""
+        self._tracked[self._last_key] = weakref.ref(generator)
 
     # -- nondeterministic torch ops --------------------------------------------------------
 
@@ -284,7 +298,11 @@ class Session:
             if self.config is not None:
                 self._activate_late_imports()
             backends = {b.name: b.get_state() for b in self.backends if b.loaded()}
-            tracked = [(kind, _generator_state(kind, ref())) for kind, ref in self._tracked]
+            tracked = {
+                key: _generator_state(generator)
+                for key, ref in self._tracked.items()
+                if (generator := ref()) is not None
+            }
             return RNGState(
                 format=STATE_FORMAT,
                 scope_seed=self._scope_seed,
@@ -315,34 +333,45 @@ class Session:
                     f"the state holds generators of {', '.join(missing)}, which "
                     "this process has not imported; import them first"
                 )
-            if len(state.tracked) > len(self._tracked):
+            live = {key: ref() for key, ref in self._tracked.items()}
+            absent = [key for key in state.tracked if live.get(key) is None]
+            if absent:
                 raise StateMismatchError(
-                    f"the state holds {len(state.tracked)} generators created without a seed; "
-                    f"this session has created {len(self._tracked)}: run the same code first"
+                    f"the state holds {len(absent)} generator(s) created without a seed that "
+                    "this session has not created (or has dropped): run the same code first"
                 )
             for name, backend_state in state.backends.items():
                 by_name[name].set_state(backend_state)
-            for (kind, saved), (_, ref) in zip(state.tracked, self._tracked, strict=False):
-                generator = ref()
-                if generator is not None and saved is not None:
-                    _set_generator_state(kind, generator, saved)
+            for key, saved in state.tracked.items():
+                _set_generator_state(live[key], saved)
             self._scope_seed = state.scope_seed
             self._stream_counts = dict(state.stream_counts)
 
 
-def _generator_state(kind: str, generator: Any) -> Any:
-    if generator is None:
-        return None
-    if kind == "random.Random":
-        return generator.getstate()
-    return generator.bit_generator.state
+def _generator_state(generator: Any) -> Any:
+    if hasattr(generator, "bit_generator"):
+        return generator.bit_generator.state
+    return generator.getstate()
 
 
-def _set_generator_state(kind: str, generator: Any, state: Any) -> None:
-    if kind == "random.Random":
-        generator.setstate(state)
-    else:
+def _set_generator_state(generator: Any, state: Any) -> None:
+    if hasattr(generator, "bit_generator"):
         generator.bit_generator.state = state
+    else:
+        generator.setstate(state)
+
+
+def _importing_module() -> str | None:
+    """The module whose import is running the caller's code, if any (a frame walk)."""
+    frame = sys._getframe(2)
+    module = None
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib._bootstrap"):
+            return module
+        if frame.f_code.co_name == "<module>":
+            module = frame.f_globals.get("__name__")
+        frame = frame.f_back
+    return None
 
 
 _SESSION = Session()

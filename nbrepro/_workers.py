@@ -30,13 +30,14 @@ def global_rank() -> int:
 def worker_init_fn(worker_id: int) -> None:
     """``DataLoader(worker_init_fn=nbrepro.worker_init_fn)``: seed a worker's generators.
 
-    torch gives each worker ``base_seed + worker_id`` (``torch.initial_seed()`` inside the
-    worker), where ``base_seed`` comes from the main process's seeded torch generator, but it
-    only seeds torch and ``random`` with it: NumPy stays a copy of the parent's state, so
-    every worker draws the same "random" augmentations. Under DDP every rank also gets the
-    same base seed. This seeds ``random``, NumPy, torch and nbrepro's stream for unseeded
-    generators in the worker with ``derive_seed(initial_seed, "worker", worker_id, "rank",
-    rank)``: different for every worker and rank, the same in every run.
+    torch seeds each worker's ``random``, NumPy and torch from ``base_seed`` and the worker id
+    (NumPy only since torch 1.9, PyTorch PR #56488), where ``base_seed`` comes from the main
+    process's seeded torch generator. Two things still repeat: under DDP every rank gets the
+    same base seed, so every rank draws the same "random" augmentations; and a forked worker
+    continues a copy of nbrepro's stream for unseeded generators (``default_rng()``,
+    ``random.Random()``), so every worker gets the same ones. This seeds ``random``, NumPy,
+    torch and that stream in the worker with ``derive_seed(initial_seed, "worker",
+    worker_id, "rank", rank)``: different for every worker and rank, the same in every run.
     """
     torch = sys.modules["torch"]  # a DataLoader worker has torch loaded
     seed = derive_from(torch.initial_seed(), ("worker", worker_id, "rank", global_rank()))

@@ -41,7 +41,7 @@ class NumpyBackend(Backend):
         def default_rng(seed: Any = None) -> Any:
             if seed is None and session.seeded:
                 generator = Generator(np.random.PCG64(session.stream_seed("numpy.default_rng")))
-                session.track("numpy.default_rng", generator)
+                session.track(generator)
                 return generator
             return original(seed)
 

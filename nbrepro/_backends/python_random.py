@@ -35,7 +35,7 @@ class PythonRandomBackend(Backend):
             if a is None and session.seeded:
                 a = session.stream_seed("random.Random")
                 original(self, a, version)
-                session.track("random.Random", self)
+                session.track(self)
                 return
             original(self, a, version)
 

@@ -1,0 +1,186 @@
+"""nbrepro on real PyTorch (CPU): seeding, determinism switches, findings, threads, state."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import warnings
+from collections.abc import Callable, Iterator
+
+import pytest
+
+import nbrepro
+
+torch = pytest.importorskip("torch")
+
+pytestmark = pytest.mark.torch
+
+# torch has no deterministic CPU kernel for max_unpool; under deterministic algorithms it
+# alerts as "max_unpooling2d_forward_out does not have a deterministic implementation".
+UNPOOL_OP = "max_unpooling2d_forward_out"
+
+
+def _unpool() -> None:
+    torch.nn.functional.max_unpool1d(torch.rand(1, 1, 4), torch.tensor([[[0, 2, 4, 6]]]), 2)
+
+
+def _draws() -> list[torch.Tensor]:
+    """Plain draws, then the weights of a small MLP with dropout after a few SGD steps."""
+    values, permutation = torch.rand(5), torch.randperm(10)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Dropout(0.5), torch.nn.Linear(8, 1)
+    )
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    inputs, targets = torch.randn(16, 4), torch.randn(16, 1)
+    for _ in range(3):
+        optimizer.zero_grad()
+        torch.nn.functional.mse_loss(model(inputs), targets).backward()
+        optimizer.step()
+    return [values, permutation, *(p.detach().clone() for p in model.parameters())]
+
+
+def _identical(first: list[torch.Tensor], second: list[torch.Tensor]) -> bool:
+    return all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+
+
+def _settings() -> tuple[bool, bool, bool, bool]:
+    return (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.benchmark,
+        torch.backends.cudnn.deterministic,
+    )
+
+
+@pytest.fixture
+def user_settings() -> Iterator[tuple[bool, bool, bool, bool]]:
+    """Settings a user chose before nbrepro (not torch's defaults); put back afterwards."""
+    before = _settings()
+    torch.use_deterministic_algorithms(False)
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = True, False
+    yield _settings()
+    torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = before[2:]
+
+
+def test_reseeding_repeats_draws_and_training() -> None:
+    """Seed, draw, reseed, draw: rand, randperm and MLP training with dropout are bit-identical."""
+    nbrepro.seed(42)
+    first = _draws()
+    nbrepro.seed(42)
+    assert _identical(first, _draws())
+
+
+def test_another_seed_gives_other_draws() -> None:
+    """A different seed changes every draw and the trained weights."""
+    nbrepro.seed(42)
+    first = _draws()
+    nbrepro.seed(43)
+    assert not any(torch.equal(a, b) for a, b in zip(first, _draws(), strict=True))
+
+
+def test_deterministic_switches_torch_to_deterministic_warn_only(
+    user_settings: tuple[bool, bool, bool, bool],
+) -> None:
+    """deterministic=True: deterministic algorithms, warn-only, cuDNN benchmark off and deterministic on."""
+    nbrepro.seed(0, deterministic=True)
+    assert _settings() == (True, True, False, True)
+
+
+def test_strict_switches_torch_to_deterministic_errors(
+    user_settings: tuple[bool, bool, bool, bool],
+) -> None:
+    """strict=True: deterministic algorithms without warn-only."""
+    nbrepro.seed(0, strict=True)
+    assert _settings() == (True, False, False, True)
+
+
+@pytest.mark.parametrize(
+    "undo",
+    [nbrepro.reset, lambda: nbrepro.seed(0)],
+    ids=["reset", "seed-without-deterministic"],
+)
+def test_undoing_deterministic_restores_the_user_settings(
+    user_settings: tuple[bool, bool, bool, bool], undo: Callable[[], object]
+) -> None:
+    """reset() or seeding again without deterministic puts back the settings torch had before."""
+    nbrepro.seed(0, deterministic=True)
+    undo()
+    assert _settings() == user_settings
+
+
+def test_nondeterministic_op_warns_and_is_recorded(recwarn: pytest.WarningsRecorder) -> None:
+    """Under deterministic=True a CPU op with no deterministic kernel runs, warns, and becomes NBR201."""
+    nbrepro.seed(0, deterministic=True)
+    _unpool()
+    assert any(UNPOOL_OP in str(w.message) for w in recwarn)
+    codes = [(f.code, f.severity) for f in nbrepro.status().findings if UNPOOL_OP in f.message]
+    assert codes == [("NBR201", nbrepro.Severity.ERROR)]
+
+
+def test_nondeterministic_op_raises_under_strict() -> None:
+    """Under strict=True the same op raises RuntimeError naming it, and nothing is recorded."""
+    nbrepro.seed(0, strict=True)
+    with pytest.raises(RuntimeError, match=UNPOOL_OP):
+        _unpool()
+    assert not [f for f in nbrepro.status().findings if f.code == "NBR201"]
+
+
+def test_reset_removes_the_alert_recorder() -> None:
+    """reset() puts back warnings.showwarning and the warning filters nbrepro changed."""
+    shown, filters = warnings.showwarning, list(warnings.filters)
+    nbrepro.seed(0, deterministic=True)
+    nbrepro.reset()
+    assert warnings.showwarning is shown
+    assert warnings.filters == filters
+
+
+def test_threads_sets_torch_intra_op_threads() -> None:
+    """threads=2 makes torch use 2 intra-op threads."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        nbrepro.seed(0, threads=2)
+        assert torch.get_num_threads() == 2
+        assert nbrepro.status().threads == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("through_pickle", [False, True], ids=["in-memory", "pickled"])
+def test_restore_state_continues_the_torch_sequence(through_pickle: bool) -> None:
+    """capture_state/restore_state (also after a pickle round trip) continue the same torch sequence."""
+    nbrepro.seed(7)
+    torch.rand(3)
+    state = nbrepro.capture_state()
+    expected = _draws()
+    if through_pickle:
+        state = pickle.loads(pickle.dumps(state))
+    nbrepro.restore_state(state)
+    assert _identical(expected, _draws())
+
+
+_AFTER_IMPORT = "import torch; print(torch.rand(4).tolist(), torch.are_deterministic_algorithms_enabled())"
+
+
+def test_torch_imported_after_seeding_is_seeded_on_import(python: str) -> None:
+    """torch imported after nbrepro.seed() is seeded and made deterministic the moment it loads."""
+    seeded = f"import nbrepro; nbrepro.seed(7, deterministic=True); {_AFTER_IMPORT}"
+    manual = f"import torch; torch.manual_seed(7); {_AFTER_IMPORT}"
+    runs = [
+        subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout
+        for code in (seeded, manual)
+    ]
+    values, deterministic = runs[0].rsplit(" ", 1)
+    assert deterministic.strip() == "True"
+    assert values == runs[1].rsplit(" ", 1)[0]
+
+
+def test_seeding_imports_no_framework(python: str) -> None:
+    """import nbrepro; nbrepro.seed(1) imports neither NumPy nor any ML framework."""
+    code = (
+        "import sys, nbrepro; nbrepro.seed(1); "
+        "print(sorted({'numpy', 'torch', 'tensorflow', 'keras', 'jax'} & set(sys.modules)))"
+    )
+    result = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

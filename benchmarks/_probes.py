@@ -44,7 +44,7 @@ def _run_cells(shell: Any, cells: int) -> float:
     return (time.perf_counter() - start) / cells
 
 
-def _per_cell_costs(shell: Any, cells: int, pairs: int = 2) -> dict[str, float]:
+def _per_cell_costs(shell: Any, cells: int, prefix: str, pairs: int = 2) -> dict[str, float]:
     """Seconds per empty cell in plain seeded mode and in per-cell mode, same shell.
 
     The modes alternate so that drift in machine load hits both alike; the fastest block of
@@ -62,7 +62,7 @@ def _per_cell_costs(shell: Any, cells: int, pairs: int = 2) -> dict[str, float]:
         plain.append(_run_cells(shell, cells))
         shell.run_line_magic("repro_seed", "42 --per-cell")
         per_cell.append(_run_cells(shell, cells))
-    return {"cell_plain_s": min(plain), "cell_per_cell_s": min(per_cell)}
+    return {f"{prefix}cell_plain_s": min(plain), f"{prefix}cell_per_cell_s": min(per_cell)}
 
 
 def load_ext(cells: int) -> dict[str, Any]:
@@ -93,7 +93,7 @@ def kernel_with_tf(cells: int) -> dict[str, Any]:
     line = "42 --deterministic"
     first = _timed(lambda: shell.run_line_magic("repro_seed", line))
     repeat = _timed(lambda: shell.run_line_magic("repro_seed", line))
-    return {"seed_first_s": first, "seed_repeat_s": repeat, **_per_cell_costs(shell, cells)}
+    return {"seed_first_s": first, "seed_repeat_s": repeat, **_per_cell_costs(shell, cells, "tf_")}
 
 
 def kernel_without_tf(cells: int) -> dict[str, Any]:
@@ -103,12 +103,10 @@ def kernel_without_tf(cells: int) -> dict[str, Any]:
     import torch
 
     shell.run_line_magic("load_ext", "nbrepro")
-    costs = _per_cell_costs(shell, cells)
+    costs = _per_cell_costs(shell, cells, "no_tf_")
     # Measured last so that the modules it imports cannot colour the per-cell figures. torch
     # >= 2.11 imports torch._inductor.config (and with it torch._dynamo) inside this call.
-    costs["torch_deterministic_first_s"] = _timed(
-        lambda: torch.use_deterministic_algorithms(True)
-    )
+    costs["torch_deterministic_first_s"] = _timed(lambda: torch.use_deterministic_algorithms(True))
     return costs
 
 

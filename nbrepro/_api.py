@@ -9,7 +9,7 @@ from nbrepro._config import make_config, validate_seed
 from nbrepro._derive import derive_from
 from nbrepro._session import RNGState, session
 from nbrepro._status import Status, snapshot
-from nbrepro.errors import NoSeedError, NotInIPythonError
+from nbrepro.errors import MissingDependencyError, NoSeedError, NotInIPythonError
 
 
 def seed(
@@ -91,10 +91,17 @@ def derive_seed(*keys: int | str | bytes, seed: int | None = None) -> int:
 
 
 def rng(*keys: int | str | bytes, seed: int | None = None) -> Any:
-    """A NumPy ``Generator`` seeded with ``derive_seed(*keys, seed=seed)``."""
-    import numpy as np  # the caller asked for a NumPy object
+    """A NumPy ``Generator`` seeded with ``derive_seed(*keys, seed=seed)``.
 
-    return np.random.default_rng(derive_seed(*keys, seed=seed))
+    Raises:
+        MissingDependencyError: NumPy is not installed.
+    """
+    derived = derive_seed(*keys, seed=seed)
+    try:
+        import numpy as np  # the caller asked for a NumPy object
+    except ImportError as error:
+        raise MissingDependencyError("numpy", "numpy", "nbrepro.rng()") from error
+    return np.random.default_rng(derived)
 
 
 def capture_state() -> RNGState:

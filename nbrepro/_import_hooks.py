@@ -30,7 +30,8 @@ class _NotifyingLoader:
         self._callback = callback
 
     def create_module(self, spec: ModuleSpec) -> ModuleType | None:
-        return self._loader.create_module(spec)
+        module: ModuleType | None = self._loader.create_module(spec)
+        return module
 
     def exec_module(self, module: ModuleType) -> None:
         # The real loader stays visible to the module's own introspection (__loader__).
@@ -83,7 +84,7 @@ class PostImportFinder:
             busy.discard(fullname)
         if spec is None or spec.loader is None:
             return None
-        spec.loader = _NotifyingLoader(spec.loader, callback)
+        spec.loader = _NotifyingLoader(spec.loader, callback)  # type: ignore[assignment]
         return spec
 
 

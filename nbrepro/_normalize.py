@@ -61,9 +61,8 @@ def normalize_cell(outputs: list[Mapping[str, Any]]) -> list[dict[str, str]]:
             for mime, value in shown.items():
                 normalised.append({"type": "result", "mime": mime, "text": value})
         elif kind == "error":
-            normalised.append(
-                {"type": "error", "text": f"{output.get('ename')}: {mask(str(output.get('evalue')))}"}
-            )
+            text = f"{output.get('ename')}: {mask(str(output.get('evalue')))}"
+            normalised.append({"type": "error", "text": text})
     return normalised
 
 

@@ -12,7 +12,7 @@ import warnings
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import ModuleType
+from types import FrameType, ModuleType
 from typing import Any
 
 from nbrepro import _import_hooks, _process_settings
@@ -92,8 +92,11 @@ class Session:
 
     # -- applying a configuration -------------------------------------------------------
 
-    def apply(self, config: Config) -> list[Finding]:
-        """Make ``config`` the one in force and return the findings it leaves."""
+    def apply(self, config: Config, only: tuple[str, ...] | None = None) -> list[Finding]:
+        """Make ``config`` the one in force and return the findings it leaves.
+
+        ``only`` limits it to the backends with those names (a DataLoader worker's).
+        """
         with self._lock:
             if not self.backends:
                 self.backends = load_backends()
@@ -113,6 +116,8 @@ class Session:
                 _process_settings.set_thread_variables(config.threads)
             finder = _import_hooks.finder()
             for backend in self.backends:
+                if only is not None and backend.name not in only:
+                    continue
                 if backend.loaded():
                     self._activate(backend)
                 else:
@@ -256,15 +261,17 @@ class Session:
                 return
             self._alert_cells.add(key)
             where = f" in {self.current_cell}" if self.current_cell else ""
-            self._add([
-                Finding(
-                    NONDETERMINISTIC_OP,
-                    Severity.ERROR,
-                    f"torch op {op} has no deterministic implementation and ran{where}",
-                    "use a deterministic alternative for this op (or run it on CPU); "
-                    "%repro_seed --strict turns this into an error at the op",
-                )
-            ])
+            self._add(
+                [
+                    Finding(
+                        NONDETERMINISTIC_OP,
+                        Severity.ERROR,
+                        f"torch op {op} has no deterministic implementation and ran{where}",
+                        "use a deterministic alternative for this op (or run it on CPU); "
+                        "%repro_seed --strict turns this into an error at the op",
+                    )
+                ]
+            )
             shown(message, category, *args, **kwargs)
 
         warnings.showwarning = showwarning
@@ -275,8 +282,9 @@ class Session:
         def uninstall() -> None:
             if warnings.showwarning is showwarning:
                 warnings.showwarning = shown
-            warnings.filters[:] = [
-                f for f in warnings.filters
+            warnings.filters[:] = [  # type: ignore[index]
+                f
+                for f in warnings.filters
                 if not (f[0] == "always" and f[1] is not None and f[1].pattern == _TORCH_ALERT)
             ]
 
@@ -363,7 +371,7 @@ def _set_generator_state(generator: Any, state: Any) -> None:
 
 def _importing_module() -> str | None:
     """The module whose import is running the caller's code, if any (a frame walk)."""
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     module = None
     while frame is not None:
         if frame.f_code.co_filename.startswith("<frozen importlib._bootstrap"):

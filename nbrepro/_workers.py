@@ -6,6 +6,7 @@ import os
 import sys
 from typing import Any
 
+from nbrepro._config import make_config
 from nbrepro._derive import derive_from
 from nbrepro._session import session
 
@@ -42,14 +43,14 @@ def worker_init_fn(worker_id: int) -> None:
     torch = sys.modules["torch"]  # a DataLoader worker has torch loaded
     seed = derive_from(torch.initial_seed(), ("worker", worker_id, "rank", global_rank()))
     current = session()
-    if current.seeded:
+    if current.seeded:  # a forked worker: it inherited the parent's session
         current.reseed_scope(seed, _WORKER_BACKENDS)
-        return
-    from nbrepro._backends import load_backends
-
-    for backend in load_backends():
-        if backend.name in _WORKER_BACKENDS and backend.loaded():
-            backend.seed(seed)
+    else:
+        # A spawned worker (macOS, Windows, "spawn"/"forkserver" contexts) or a parent that
+        # never seeded: give the worker a session of its own, so that its unseeded
+        # default_rng()/Random() draw from a stream too.
+        current.apply(make_config(seed), only=_WORKER_BACKENDS)
+        current.reseed_scope(seed, _WORKER_BACKENDS)
 
 
 def dataloader_generator(*keys: Any) -> Any:
@@ -58,6 +59,9 @@ def dataloader_generator(*keys: Any) -> Any:
     A loader with its own generator shuffles the same way however many random numbers the
     model drew before it (initialisation, dropout), so data order and model randomness do
     not disturb each other.
+
+    Raises:
+        NoSeedError: no experiment seed is set (call ``nbrepro.seed()`` first).
     """
     import torch  # the caller asked for a torch object
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
-from collections.abc import Iterator
+import textwrap
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -31,3 +33,30 @@ def framework(name: str) -> object:
 def python() -> str:
     """The interpreter running the tests, for subprocess checks of import behaviour."""
     return sys.executable
+
+
+@pytest.fixture
+def run_fresh(python: str) -> Callable[..., list[str]]:
+    """Run each snippet in its own fresh interpreter, all at once; return their stdouts.
+
+    Keyword arguments are added to the environment; TensorFlow's C++ logging is off.
+    """
+
+    def run(*codes: str, **env: str) -> list[str]:
+        environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **env}
+        processes = [
+            subprocess.Popen(
+                [python, "-c", textwrap.dedent(code)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=environment,
+            )
+            for code in codes
+        ]
+        outputs = [process.communicate() for process in processes]
+        for process, code, (_, stderr) in zip(processes, codes, outputs, strict=True):
+            assert process.returncode == 0, f"{code}\nexited {process.returncode}:\n{stderr}"
+        return [stdout for stdout, _ in outputs]
+
+    return run

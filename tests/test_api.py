@@ -163,12 +163,8 @@ def test_import_and_seed_import_no_framework() -> None:
 
 def test_numpy_imported_after_seeding_is_seeded() -> None:
     """NumPy imported after nbrepro.seed() draws the same as NumPy seeded before."""
-    after = run_python(
-        "import nbrepro; nbrepro.seed(3); import numpy; print(numpy.random.rand())"
-    )
-    before = run_python(
-        "import numpy, nbrepro; nbrepro.seed(3); print(numpy.random.rand())"
-    )
+    after = run_python("import nbrepro; nbrepro.seed(3); import numpy; print(numpy.random.rand())")
+    before = run_python("import numpy, nbrepro; nbrepro.seed(3); print(numpy.random.rand())")
     assert after == before
 
 
@@ -190,3 +186,44 @@ def test_auto_seed_is_reported_as_auto() -> None:
     nbrepro.seed(status.seed)
     assert random.random() == first
     assert "auto-assigned" in str(status)
+
+
+def test_works_with_no_framework_installed() -> None:
+    """With NumPy, torch and TensorFlow unimportable, seeding, state and status still work."""
+    out = run_python(
+        """
+        import sys
+        for name in ("numpy", "torch", "tensorflow", "keras", "sklearn", "threadpoolctl"):
+            sys.modules[name] = None  # makes `import name` raise ImportError
+        import random, nbrepro
+        nbrepro.seed(4, deterministic=True, threads=2)
+        a = random.random()
+        state = nbrepro.capture_state()
+        b = random.random()
+        nbrepro.restore_state(state)
+        assert random.random() == b != a
+        print(nbrepro.status().frameworks[0].name, nbrepro.derive_seed("x"))
+        try:
+            nbrepro.rng("x")
+        except nbrepro.MissingDependencyError as error:
+            print(error)
+        """
+    )
+    assert out.splitlines()[0] == f"random {nbrepro.derive_seed('x', seed=4)}"
+    assert "pip install 'nbrepro[numpy]'" in out
+
+
+def test_threads_fix_blas_pools_and_export_the_variables() -> None:
+    """--threads resizes NumPy's BLAS pool in place and exports the thread variables."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import os
+
+    nbrepro.seed(1, threads=1)
+    pools = threadpoolctl.threadpool_info()
+    assert pools and all(pool["num_threads"] == 1 for pool in pools)
+    assert os.environ["OMP_NUM_THREADS"] == "1"
+    assert os.environ["TF_NUM_INTRAOP_THREADS"] == "1"
+    nbrepro.reset()
+    assert any(pool["num_threads"] != 1 for pool in threadpoolctl.threadpool_info()) or (
+        os.cpu_count() == 1
+    )

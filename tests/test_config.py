@@ -17,7 +17,20 @@ def test_valid_seeds_are_accepted(good: object) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", [-1, 2**31, "abc", 4.2, "4.2", "2**31", True, None, "", "-5", "１２"]
+    "bad",
+    [
+        -1,
+        2**31,
+        "abc",
+        4.2,
+        "4.2",
+        "2**31",
+        True,
+        None,
+        "",
+        "-5",
+        "\uff11\uff12",
+    ],  # full-width digits
 )
 def test_invalid_seeds_name_the_value_and_the_range(bad: object) -> None:
     """A bad seed raises InvalidSeedError (a ValueError) naming it and the allowed range."""

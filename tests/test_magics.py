@@ -35,9 +35,13 @@ def test_repro_seed_seeds_and_reports(shell: InteractiveShell, capsys) -> None:
     cell(shell, "%repro_seed 42 --deterministic")
     out = capsys.readouterr().out
     assert "seed 42 (given)" in out and "deterministic: warn" in out
-    first = cell(shell, "(random.random(), float(np.random.rand()), np.random.default_rng().random())")
+    first = cell(
+        shell, "(random.random(), float(np.random.rand()), np.random.default_rng().random())"
+    )
     cell(shell, "%repro_seed 42 --deterministic")
-    again = cell(shell, "(random.random(), float(np.random.rand()), np.random.default_rng().random())")
+    again = cell(
+        shell, "(random.random(), float(np.random.rand()), np.random.default_rng().random())"
+    )
     assert again == first
 
 

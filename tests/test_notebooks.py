@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +179,21 @@ def test_per_cell_seed_follows_the_front_ends_cell_id() -> None:
     import nbrepro
 
     assert int(out[5]) == nbrepro.derive_seed("cell", "e", seed=42)
+
+
+def test_kernels_run_the_environment_under_test() -> None:
+    """The "python3" kernel is this environment's ipykernel and IPython.
+
+    So the Colab-stack venv (.ci/colab_venv.sh) really tests IPython 7.34 / ipykernel 6.17
+    in its kernels: a user-level "python3" kernelspec would shadow it and silently test another
+    environment's stack.
+    """
+    import ipykernel
+    import IPython
+
+    probe = (
+        "import sys, IPython, ipykernel\n"
+        "print(sys.prefix, IPython.__version__, ipykernel.__version__, sep='\\n')"
+    )
+    (out,) = run_with_cell_ids([("probe", probe)])
+    assert out.splitlines() == [sys.prefix, IPython.__version__, ipykernel.__version__]

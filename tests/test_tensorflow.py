@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import os
 import pickle
-import subprocess
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pytest
 
 import nbrepro
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: no C++ log noise
-tf = pytest.importorskip("tensorflow")
-keras = pytest.importorskip("keras")
-np = pytest.importorskip("numpy")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TF loads: no C++ log noise
+
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
+    import tensorflow as tf
+else:  # optional: without them this module is skipped, not an error
+    tf = pytest.importorskip("tensorflow")
+    keras = pytest.importorskip("keras")
+    np = pytest.importorskip("numpy")
+
 # Only enable_op_determinism is exported; its getter lives beside it.
-op_determinism = pytest.importorskip("tensorflow.python.framework.config")
+from tensorflow.python.framework import config as op_determinism
 
 pytestmark = pytest.mark.tensorflow
 
@@ -56,7 +64,7 @@ def _sequences() -> list[np.ndarray]:
 
 
 def test_reseeding_repeats_draws_shuffles_and_training() -> None:
-    """Seed, draw, reseed, draw: uniform, tf.data shuffle, global generator and fit() are identical."""
+    """Seed, draw, reseed, draw: uniform, tf.data shuffle, global generator, fit() all repeat."""
     nbrepro.seed(42)
     first = _draws()
     nbrepro.seed(42)
@@ -102,7 +110,9 @@ def test_restore_state_continues_tf_and_keras_sequences(through_pickle: bool) ->
         np.testing.assert_array_equal(a, b)
 
 
-def test_tensorflow_imported_after_seeding_is_seeded_on_import(python: str) -> None:
+def test_tensorflow_imported_after_seeding_is_seeded_on_import(
+    run_fresh: Callable[..., list[str]],
+) -> None:
     """TensorFlow imported after nbrepro.seed() is seeded and made deterministic as it loads."""
     after_import = (
         "import tensorflow as tf; from tensorflow.python.framework import config; "
@@ -110,10 +120,7 @@ def test_tensorflow_imported_after_seeding_is_seeded_on_import(python: str) -> N
     )
     seeded = f"import nbrepro; nbrepro.seed(7, deterministic=True); {after_import}"
     manual = after_import.replace("print(", "tf.random.set_seed(7); print(", 1)
-    runs = [
-        subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout
-        for code in (seeded, manual)
-    ]
-    values, deterministic = runs[0].rsplit(" ", 1)
+    seeded_run, manual_run = run_fresh(seeded, manual)
+    values, deterministic = seeded_run.rsplit(" ", 1)
     assert deterministic.strip() == "True"
-    assert values == runs[1].rsplit(" ", 1)[0]
+    assert values == manual_run.rsplit(" ", 1)[0]

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import multiprocessing
 import random
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pytest
 
 import nbrepro
 
-torch = pytest.importorskip("torch")
-np = pytest.importorskip("numpy")
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+else:  # optional: without them this module is skipped, not an error
+    torch = pytest.importorskip("torch")
+    np = pytest.importorskip("numpy")
 
 # The workers must inherit the seeded session, as they do when forked (Linux's default).
 pytestmark = [
@@ -24,7 +30,7 @@ pytestmark = [
 INDEX, WORKER, NUMPY, RANDOM, TORCH, UNSEEDED = range(6)
 
 
-class AugmentedDataset(torch.utils.data.Dataset):
+class AugmentedDataset(torch.utils.data.Dataset[torch.Tensor]):
     """Eight samples whose "augmentation" draws from every generator a worker may use."""
 
     def __len__(self) -> int:
@@ -45,15 +51,20 @@ class AugmentedDataset(torch.utils.data.Dataset):
         )
 
 
-def _load(**options: object) -> torch.Tensor:
-    """Every sample of one shuffled pass with two forked workers, in the order loaded."""
+def _load(
+    worker_init_fn: Callable[[int], None] | None = None,
+    generator: torch.Generator | None = None,
+    context: str = "fork",
+) -> torch.Tensor:
+    """Every sample of one shuffled pass with two workers, in the order loaded."""
     loader = torch.utils.data.DataLoader(
         AugmentedDataset(),
         batch_size=2,
         shuffle=True,
         num_workers=2,
-        multiprocessing_context="fork",
-        **options,
+        multiprocessing_context=context,
+        worker_init_fn=worker_init_fn,
+        generator=generator,
     )
     return torch.cat(list(loader))
 
@@ -63,7 +74,7 @@ def _by_worker(samples: torch.Tensor, column: int) -> tuple[torch.Tensor, torch.
 
 
 def test_worker_init_fn_repeats_batches_after_reseeding() -> None:
-    """Seeding twice gives identical shuffled batches and worker augmentations; another seed differs."""
+    """Seeding twice gives identical batches and worker augmentations; another seed differs."""
     nbrepro.seed(0)
     first = _load(worker_init_fn=nbrepro.worker_init_fn)
     nbrepro.seed(0)
@@ -121,19 +132,21 @@ def test_worker_init_fn_without_nbrepro_seed_follows_torch_seed() -> None:
     assert torch.equal(first, _load(worker_init_fn=nbrepro.worker_init_fn)[:, :UNSEEDED])
 
 
-def test_dataloader_generator_repeats_the_shuffle_order() -> None:
-    """A loader with dataloader_generator shuffles the same way whatever the model drew before."""
-
-    def order(*keys: str) -> list[int]:
-        loader = torch.utils.data.DataLoader(
-            range(20), batch_size=5, shuffle=True, generator=nbrepro.dataloader_generator(*keys)
-        )
-        return torch.cat(list(loader)).tolist()
-
+def test_dataloader_generator_repeats_order_and_workers_whatever_the_model_drew() -> None:
+    """With dataloader_generator, order and worker seeds ignore draws made before the loader."""
     nbrepro.seed(0)
-    first = order("train")
+    first = _load(nbrepro.worker_init_fn, nbrepro.dataloader_generator("train"))
     torch.rand(100)  # model initialisation, dropout: must not move the data order
-    assert order("train") == first
-    assert order("valid") != first
-    nbrepro.seed(1)
-    assert order("train") != first
+    assert torch.equal(first, _load(nbrepro.worker_init_fn, nbrepro.dataloader_generator("train")))
+    other = _load(nbrepro.worker_init_fn, nbrepro.dataloader_generator("valid"))
+    assert not torch.equal(first[:, INDEX], other[:, INDEX])
+
+
+def test_spawned_workers_seed_their_own_session() -> None:
+    """Spawned workers (macOS/Windows default) get distinct, repeatable unseeded generators."""
+    nbrepro.seed(0)
+    first = _load(worker_init_fn=nbrepro.worker_init_fn, context="spawn")
+    nbrepro.seed(0)
+    assert torch.equal(first, _load(worker_init_fn=nbrepro.worker_init_fn, context="spawn"))
+    worker0, worker1 = _by_worker(first, UNSEEDED)
+    assert not set(worker0.tolist()) & set(worker1.tolist())

@@ -32,7 +32,8 @@ class Backend:
 
     def loaded(self) -> bool:
         """Whether the user's process has imported the framework."""
-        return self.module in sys.modules
+        # None in sys.modules marks a module whose import is blocked, not a loaded one.
+        return sys.modules.get(self.module) is not None
 
     def framework(self) -> ModuleType:
         """The imported framework module (only call when :meth:`loaded`)."""

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import functools
-import os
 from typing import TYPE_CHECKING, Any
 
 from nbrepro._backends._base import Backend
 from nbrepro._findings import THREAD_SETTING_TOO_LATE, Finding, Severity
+from nbrepro._process_settings import start_value
 
 if TYPE_CHECKING:
     from nbrepro._session import Session
@@ -63,7 +63,9 @@ class NumpyBackend(Backend):
         try:
             import threadpoolctl
         except ImportError:
-            if all(os.environ.get(v) == str(threads) for v in _BLAS_THREAD_VARIABLES):
+            # The pool was sized from the variables the process started with, whatever
+            # os.environ says now (nbrepro exports them for processes started later).
+            if all(start_value(v) == str(threads) for v in _BLAS_THREAD_VARIABLES):
                 return []
             settings = {v: str(threads) for v in _BLAS_THREAD_VARIABLES}
             return [

@@ -76,8 +76,12 @@ class TensorflowBackend(Backend):
                     Severity.WARNING,
                     f"TensorFlow's runtime started before --threads {threads} "
                     f"(intra-op threads: {current or 'all cores'}); its pools are fixed now",
-                    restart_fix({"TF_NUM_INTRAOP_THREADS": str(threads),
-                                 "TF_NUM_INTEROP_THREADS": str(threads)}),
+                    restart_fix(
+                        {
+                            "TF_NUM_INTRAOP_THREADS": str(threads),
+                            "TF_NUM_INTEROP_THREADS": str(threads),
+                        }
+                    ),
                 )
             ]
         return []
@@ -87,8 +91,8 @@ class TensorflowBackend(Backend):
         stateful = _internals("ops.stateful_random_ops")
         generator = stateful.global_generator
         return {
-            "global_seed": context._seed,  # noqa: SLF001 - no public getter exists
-            "op_seeds": context._rng.getstate() if context._rng is not None else None,  # noqa: SLF001
+            "global_seed": context._seed,  # no public getter exists
+            "op_seeds": context._rng.getstate() if context._rng is not None else None,
             "generator": None if generator is None else generator.state.numpy().tobytes(),
         }
 
@@ -97,8 +101,8 @@ class TensorflowBackend(Backend):
         context = _internals("eager.context").context()
         if state["global_seed"] is not None:
             tf.random.set_seed(state["global_seed"])
-        if state["op_seeds"] is not None and context._rng is not None:  # noqa: SLF001
-            context._rng.setstate(state["op_seeds"])  # noqa: SLF001
+        if state["op_seeds"] is not None and context._rng is not None:
+            context._rng.setstate(state["op_seeds"])
         if state["generator"] is not None:
             import numpy as np  # TensorFlow imports NumPy itself.
 

@@ -44,6 +44,7 @@ class TorchBackend(Backend):
 
     def __init__(self) -> None:
         self._saved: tuple[bool, bool, bool, bool] | None = None
+        self._saved_threads: tuple[int, int] | None = None  # (found, applied)
 
     def seed(self, seed: int) -> None:
         # manual_seed seeds the CPU generator and every CUDA/MPS/XPU device, lazily for
@@ -99,8 +100,22 @@ class TorchBackend(Backend):
         torch.backends.cudnn.deterministic = deterministic
         self._saved = None
 
+    def uninstall(self) -> None:
+        # Put back the intra-op count found, unless it is no longer the one set here: when
+        # torch and NumPy share one OpenMP runtime, the NumPy backend's threadpoolctl limits
+        # resize torch's pool as well (before this backend runs) and restore it themselves.
+        # The inter-op count cannot be changed a second time.
+        if self._saved_threads is not None:
+            torch = self.framework()
+            saved, applied = self._saved_threads
+            if torch.get_num_threads() == applied:
+                torch.set_num_threads(saved)
+            self._saved_threads = None
+
     def apply_threads(self, threads: int) -> list[Finding]:
         torch = self.framework()
+        found = torch.get_num_threads() if self._saved_threads is None else self._saved_threads[0]
+        self._saved_threads = (found, threads)
         torch.set_num_threads(threads)
         if torch.get_num_interop_threads() == threads:
             return []

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,7 @@ class Row:
     high_s: float | None
     target_s: float | None = None
     note: str = ""
+    samples: int = 0
 
 
 # -- running subprocesses ---------------------------------------------------------------
@@ -184,10 +185,10 @@ def summarise(
 ) -> Row:
     """A row for the median of ``samples``, with its ratio over baseline."""
     if not samples:
-        return Row(key, label, None, None, None, None, target_s, note or "no samples")
+        return Row(key, label, None, None, None, None, target_s, note or "no samples", 0)
     median = statistics.median(samples)
     ratio = median / baseline if baseline else None
-    return Row(key, label, median, ratio, min(samples), max(samples), target_s, note)
+    return Row(key, label, median, ratio, min(samples), max(samples), target_s, note, len(samples))
 
 
 def over_baseline(figures: dict[str, list[Any]], key: str) -> list[float]:
@@ -222,8 +223,8 @@ def frameworks_note(figures: dict[str, list[Any]]) -> str:
     return "imports: " + (", ".join(sorted(imported)) if imported else "no framework")
 
 
-def build_rows(figures: dict[str, list[Any]], skipped: dict[str, str]) -> list[Row]:
-    """The table's rows, in the order of the README."""
+def build_rows(figures: dict[str, list[Any]], skipped: dict[str, str], repeat: int) -> list[Row]:
+    """The table's rows, in the order of the README; short rows say how many runs they had."""
     base_samples = figures.get("baseline")
     baseline = statistics.median(base_samples) if base_samples else None
     rows = [
@@ -282,7 +283,15 @@ def build_rows(figures: dict[str, list[Any]], skipped: dict[str, str]) -> list[R
                 note=skipped.get(key, ""),
             )
         )
-    return rows
+    return [_flag_short(row, repeat) for row in rows]
+
+
+def _flag_short(row: Row, repeat: int) -> Row:
+    # A probe that failed part-way leaves fewer samples than rounds; say so in the table.
+    if row.samples == 0 or row.samples >= repeat:
+        return row
+    count = f"only {row.samples} of {repeat} runs"
+    return replace(row, note=f"{row.note}; {count}" if row.note else count)
 
 
 # -- printing ------------------------------------------------------------------------------------
@@ -389,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs, skipped = plan(args.cells)
     print(f"nbrepro benchmark: {len(jobs)} probes x {args.repeat} rounds", file=sys.stderr)
     figures, failed = collect(jobs, args.repeat)
-    rows = build_rows(figures, {**skipped, **failed})
+    rows = build_rows(figures, {**skipped, **failed}, args.repeat)
     env = versions()
     print(
         f"median of {args.repeat} fresh processes per figure; {os.cpu_count()} CPUs; "

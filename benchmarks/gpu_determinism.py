@@ -60,8 +60,8 @@ def build_model(torch: Any) -> Any:
     """A small CNN of convolutions and batch norm.
 
     The head averages with ``mean`` rather than ``AdaptiveAvgPool2d``, and the loss is
-    written out rather than ``cross_entropy``: both of those have CUDA kernels with no
-    deterministic implementation (see ``torch.use_deterministic_algorithms``), and this
+    written out rather than ``cross_entropy``: torch's ``use_deterministic_algorithms``
+    documentation lists both as having no deterministic CUDA implementation, and this
     script measures what the determinism switches do, not which ops a model should avoid.
     """
     nn = torch.nn

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from nbrepro._api import (
+    audit,
     capture_state,
     derive_seed,
     reset,
@@ -33,6 +34,7 @@ from nbrepro._session import RNGState
 from nbrepro._status import FrameworkStatus, Status
 from nbrepro._workers import dataloader_generator, worker_init_fn
 from nbrepro.errors import (
+    CannotRestartError,
     InvalidOptionError,
     InvalidSeedError,
     MissingDependencyError,
@@ -46,6 +48,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Backend",
+    "CannotRestartError",
     "Finding",
     "FrameworkStatus",
     "InvalidOptionError",
@@ -59,6 +62,7 @@ __all__ = [
     "StateMismatchError",
     "Status",
     "__version__",
+    "audit",
     "capture_state",
     "dataloader_generator",
     "derive_seed",
@@ -89,6 +93,6 @@ def unload_ipython_extension(ipython: Any) -> None:
 
     unregister(ipython)
     for kind in ("line",):
-        for name in ("repro_seed", "repro_status"):
+        for name in ("repro_seed", "repro_status", "repro_restart"):
             ipython.magics_manager.magics[kind].pop(name, None)
     reset()

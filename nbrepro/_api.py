@@ -5,8 +5,10 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from nbrepro import _audit
 from nbrepro._config import make_config, validate_seed
 from nbrepro._derive import derive_from
+from nbrepro._findings import Finding
 from nbrepro._session import RNGState, session
 from nbrepro._status import Status, snapshot
 from nbrepro.errors import MissingDependencyError, NoSeedError, NotInIPythonError
@@ -58,12 +60,24 @@ def seed(
         from nbrepro._cell_hooks import register
 
         register(shell, current)
-    return snapshot(current)
+    return snapshot(current, _namespace())
 
 
 def status() -> Status:
-    """What is in force now: seed, options, frameworks, findings."""
-    return snapshot(session())
+    """What is in force now: seed, options, frameworks, findings (see :func:`audit`)."""
+    return snapshot(session(), _namespace())
+
+
+def audit() -> list[Finding]:
+    """What is still not reproducible in this session, most severe first.
+
+    Each :class:`~nbrepro.Finding` has a stable ``code`` (the table in README.md), a
+    ``severity``, a one-line ``message`` naming the op, cell, variable or setting, and the
+    ``fix``. Combines what seeding could not fix (process-start settings), nondeterministic
+    ops that ran, a static look at every cell that ran (in IPython), and the determinism
+    switches of the frameworks imported now.
+    """
+    return _audit.audit(session(), _namespace())
 
 
 def derive_seed(*keys: int | str | bytes, seed: int | None = None) -> int:
@@ -134,6 +148,11 @@ def reset() -> None:
 
         unregister(shell)
     session().reset()
+
+
+def _namespace() -> dict[str, Any] | None:
+    shell = _shell()
+    return None if shell is None else shell.user_ns
 
 
 def _shell() -> Any:

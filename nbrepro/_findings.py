@@ -36,12 +36,31 @@ class Finding:
         return f"{self.code} [{self.severity.value}] {self.message}\n    fix: {self.fix}"
 
 
-# Codes in use. Issue-tracked additions go in the same table in README.md.
+# Codes in use, grouped by hundreds; README.md's findings table documents each one.
+# 0xx: the experiment seed
+NO_SEED = "NBR001"
+DRAWN_BEFORE_SEED = "NBR002"
+# 1xx: settings only a fresh process can change
 HASH_RANDOMIZATION = "NBR101"
 CUBLAS_WORKSPACE_TOO_LATE = "NBR102"
 THREAD_SETTING_TOO_LATE = "NBR103"
+# 2xx: nondeterministic kernels
 NONDETERMINISTIC_OP = "NBR201"
+TORCH_DETERMINISM_OFF = "NBR202"
+CUDNN_BENCHMARK_ON = "NBR203"
+TF_DETERMINISM_OFF = "NBR204"
+TF_NONDETERMINISTIC_GENERATOR = "NBR205"
+# 3xx: generators nbrepro does not seed
 BACKEND_FAILED = "NBR301"
+UNCOVERED_GENERATOR = "NBR302"
+DEFAULT_RNG_IMPORTED_EARLY = "NBR303"
+# 4xx: sources nothing can seed
+CLOCK_SEED = "NBR401"
+ENTROPY_VALUE = "NBR402"
+UNSORTED_LISTING = "NBR403"
+# 5xx: data-loading workers
+DATALOADER_WORKERS_UNSEEDED = "NBR501"
+TF_DATA_NONDETERMINISTIC = "NBR502"
 
 
 def restart_fix(settings: dict[str, str]) -> str:

@@ -1,13 +1,20 @@
-"""``%repro_seed`` and ``%repro_status``: parse the line, call the API, show the result."""
+"""nbrepro's magics: parse the line, call the API, show the result."""
 
 from __future__ import annotations
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
 
-from nbrepro import _api
-from nbrepro.errors import InvalidOptionError, InvalidSeedError, NotInIPythonError
+from nbrepro import _api, _restart
+from nbrepro._panel import status_panel
+from nbrepro.errors import (
+    CannotRestartError,
+    InvalidOptionError,
+    InvalidSeedError,
+    NotInIPythonError,
+)
 
 
 @magics_class
@@ -35,11 +42,25 @@ class ReproMagics(Magics):
         help="reseed every PRNG before each cell from the experiment seed and the cell's id",
     )
     @argument("--threads", metavar="N", default=None, help="fix intra/inter-op thread counts")
+    @argument(
+        "--restart",
+        action="store_true",
+        help="if the runtime is not fresh (cells ran before, or a process-start setting "
+        "needs a new process), restart the kernel into a fresh one instead; run the notebook "
+        "from the top afterwards. A runtime nbrepro started is not restarted again by itself",
+    )
     @line_magic
     def repro_seed(self, line: str) -> None:
-        """Seed every PRNG now, and each framework when it is imported."""
+        """Seed every PRNG now, and each framework when it is imported.
+
+        Also says whether the runtime is fresh: nothing but imports and setup ran before, and
+        the settings read at process start are in force; if not, names what ran and points to
+        ``%repro_restart``.
+        """
         args = parse_argstring(self.repro_seed, line)
         try:
+            if args.restart:
+                _restart.ensure_restartable(self.shell)
             status = _api.seed(
                 args.seed,
                 deterministic=args.deterministic,
@@ -47,18 +68,55 @@ class ReproMagics(Magics):
                 per_cell=args.per_cell,
                 threads=args.threads,
             )
-        except (InvalidSeedError, InvalidOptionError, NotInIPythonError) as error:
+        except (
+            InvalidSeedError,
+            InvalidOptionError,
+            NotInIPythonError,
+            CannotRestartError,
+        ) as error:
             raise UsageError(f"%repro_seed: {error}") from error
+        freshness = _restart.check_freshness(self.shell, status.findings)
+        refusal = None
+        if args.restart and not freshness.fresh:
+            refusal = _restart.restart_refusal(freshness)
+            if refusal is None:
+                # The process is replaced in a moment: what was just applied goes with it.
+                print(freshness)
+                print(_restart.restart(self.shell, started_by="%repro_seed --restart"))
+                return
         if status.seed_source == "auto":
             print(
                 f"nbrepro: no seed given; drew {status.seed} from OS entropy. "
                 f"To repeat this run: %repro_seed {status.seed}"
             )
         print(status)
+        print(freshness)
+        if refusal is not None:
+            print(refusal)
+
+    @magic_arguments()
+    @line_magic
+    def repro_restart(self, line: str) -> None:
+        """Restart the kernel in place into a fresh runtime for the current %repro_seed options.
+
+        The new process has PYTHONHASHSEED=0, CUBLAS_WORKSPACE_CONFIG where the installed torch
+        needs it, and the thread variables with --threads; same connection, every variable
+        lost. Cells queued behind this one (a "Run All") are cancelled. On Colab the runtime
+        is restarted without new environment variables.
+        """
+        parse_argstring(self.repro_restart, line)
+        try:
+            print(_restart.restart(self.shell))
+        except CannotRestartError as error:
+            raise UsageError(f"%repro_restart: {error}") from error
 
     @line_magic
     def repro_status(self, line: str) -> None:
-        """Show the seed, options, seeded frameworks and leftover findings."""
+        """Show the status panel: seed, options, frameworks, findings; it updates after each cell.
+
+        A text/HTML summary where no widget can be shown (terminal IPython, nbconvert, no
+        anywidget installed).
+        """
         if line.strip():
             raise UsageError(f"%repro_status takes no arguments, got {line.strip()!r}")
-        print(_api.status())
+        display(status_panel())

@@ -65,7 +65,11 @@ class Session:
         self.config: Config | None = None
         self.backends: list[Backend] = []
         self.active: list[Backend] = []  # seeded backends, in registry order
-        self.findings: list[Finding] = []
+        self.findings: list[Finding] = []  # from applying the config, and ops that ran
+        #: static findings of each cell that ran, by cell id (or label where there is none)
+        self.cell_findings: dict[str, list[Finding]] = {}
+        #: cells that drew from a global generator while no experiment seed was set
+        self.draws_before_seed: list[str] = []
         self.unseeded: list[UnseededDraw] = []
         self.cell_seeds: dict[str, int] = {}
         self.last_cell: CellSeed | None = None
@@ -76,6 +80,9 @@ class Session:
         self._last_key: tuple[Any, ...] = ()
         self._lock = threading.RLock()
         self._alerts_installed: Callable[[], None] | None = None
+        #: Called with no arguments after each cell and each change of configuration
+        #: (the status widget subscribes here). Kept across reset().
+        self.listeners: list[Callable[[], None]] = getattr(self, "listeners", [])
         self._alert_cells: set[tuple[str, str | None]] = set()
 
     @property
@@ -185,6 +192,14 @@ class Session:
                 backend.uninstall()
             _import_hooks.remove_finder()
             self.__init__()  # type: ignore[misc]
+
+    def notify(self) -> None:
+        """Tell every listener that the status may have changed."""
+        for listener in list(self.listeners):
+            try:
+                listener()
+            except Exception as error:  # a broken display must not break the user's cell
+                warnings.warn(f"nbrepro: status listener failed: {error}", stacklevel=2)
 
     # -- per-cell seeds ------------------------------------------------------------------
 

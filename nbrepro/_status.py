@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from enum import Enum
 from typing import Any
 
+from nbrepro._audit import audit
 from nbrepro._findings import Finding
 from nbrepro._session import CellSeed, Session
 
@@ -67,9 +70,24 @@ class Status:
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(str(self))
 
+    def to_dict(self) -> dict[str, Any]:
+        """The status as JSON types: what the status widget syncs to the browser."""
+        return asdict(self, dict_factory=_json_fields)
 
-def snapshot(session: Session) -> Status:
-    """The :class:`Status` of ``session`` now."""
+
+def _json_fields(fields: list[tuple[str, Any]]) -> dict[str, Any]:
+    # asdict leaves enums (Severity) and tuples as they are; JSON has strings and lists.
+    return {name: _json_value(value) for name, value in fields}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    return list(value) if isinstance(value, tuple) else value
+
+
+def snapshot(session: Session, namespace: Mapping[str, Any] | None = None) -> Status:
+    """The :class:`Status` of ``session`` now; ``namespace`` is the user's, when known."""
     config = session.config
     backends = session.backends
     if not backends:
@@ -84,7 +102,7 @@ def snapshot(session: Session) -> Status:
         )
         for b in backends
     )
-    findings = tuple(sorted(session.findings, key=lambda f: f.severity.rank))
+    findings = tuple(audit(session, namespace))
     return Status(
         seed=None if config is None else config.seed,
         seed_source=None if config is None else config.seed_source.value,

@@ -8,6 +8,7 @@ so callers may catch either::
     ├── InvalidOptionError        (ValueError)   a bad option value (threads, keys, ...)
     ├── NoSeedError               (RuntimeError) an experiment seed is needed and none is set
     ├── NotInIPythonError         (RuntimeError) an IPython-only feature used outside IPython
+    ├── CannotRestartError        (RuntimeError) no kernel nbrepro can restart (terminal, Windows)
     ├── MissingDependencyError    (ImportError)  an optional package is needed and not installed
     └── StateMismatchError        (ValueError)   a captured RNG state does not fit this session
 """
@@ -15,6 +16,7 @@ so callers may catch either::
 from __future__ import annotations
 
 __all__ = [
+    "CannotRestartError",
     "InvalidOptionError",
     "InvalidSeedError",
     "MissingDependencyError",
@@ -43,6 +45,15 @@ class NoSeedError(NbreproError, RuntimeError):
 
 class NotInIPythonError(NbreproError, RuntimeError):
     """A feature that needs a running IPython shell was used outside one."""
+
+
+class CannotRestartError(NbreproError, RuntimeError):
+    """``%repro_restart`` where there is no kernel it can restart in place.
+
+    Outside a Jupyter kernel (plain Python, terminal IPython, an in-process kernel) and on
+    Windows, whose processes cannot be replaced in place. The message says how to start a
+    fresh process with the right settings instead.
+    """
 
 
 class MissingDependencyError(NbreproError, ImportError):

@@ -1,0 +1,1 @@
+../../js/status_widget.js

@@ -95,8 +95,10 @@ def main() -> None:
     print(f"{'measure':<48} {'ms/cell':>8}  target")
     print(f"{'static check of the cell (audit_cell)':<48} {static * per_cell:>8.3f}  < 1 ms")
     print(f"{'cell events, plain shell':<48} {statistics.median(plain) * per_cell:>8.3f}")
-    print(f"{'cell events, nbrepro loaded and seeded':<48} "
-          f"{statistics.median(hooked) * per_cell:>8.3f}")
+    print(
+        f"{'cell events, nbrepro loaded and seeded':<48} "
+        f"{statistics.median(hooked) * per_cell:>8.3f}"
+    )
     print(f"{'nbrepro per cell (difference)':<48} {overhead * per_cell:>8.3f}  < 1 ms")
 
 

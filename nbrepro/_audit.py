@@ -85,8 +85,10 @@ def _is_draw(name: str) -> bool:
         return not name.endswith((".seed", ".set_seed", ".default_rng", ".Random",
                                   ".get_global_generator", ".Generator", ".getstate",
                                   ".setstate", ".get_state", ".set_state"))  # fmt: skip
-    return name.startswith(("torch.", "th.")) and name.count(".") == 1 and (
-        _last(name) in _TORCH_DRAWS
+    return (
+        name.startswith(("torch.", "th."))
+        and name.count(".") == 1
+        and (_last(name) in _TORCH_DRAWS)
     )
 
 
@@ -129,8 +131,10 @@ class _CellVisitor(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         name = dotted_name(node.func)
-        last = _last(name) if name else (
-            node.func.attr if isinstance(node.func, ast.Attribute) else ""
+        last = (
+            _last(name)
+            if name
+            else (node.func.attr if isinstance(node.func, ast.Attribute) else "")
         )
         if name == "sorted" and node.args:
             self._sorted_calls.add(id(node.args[0]))
@@ -169,7 +173,9 @@ class _CellVisitor(ast.NodeVisitor):
                     "generator (nbrepro.rng(...))",
                 )
         if name in _LISTING_FUNCTIONS or (
-            last in _LISTING_METHODS and isinstance(node.func, ast.Attribute) and not name.startswith("glob.")
+            last in _LISTING_METHODS
+            and isinstance(node.func, ast.Attribute)
+            and not name.startswith("glob.")
         ):
             self._listings.append((node, name or f"….{last}"))
         if last in _UNCOVERED and not node.args and not node.keywords:
@@ -241,7 +247,7 @@ def check_source(source: str, cell: str) -> CellReport:
         try:
             from IPython.core.inputtransformer2 import TransformerManager
 
-            tree = ast.parse(TransformerManager().transform_cell(source))
+            tree = ast.parse(TransformerManager().transform_cell(source))  # type: ignore[no-untyped-call]
         except Exception:  # not Python after all (a %%bash cell, say): nothing to check
             return CellReport()
     visitor = _CellVisitor(cell)
@@ -279,8 +285,7 @@ def runtime_findings(session: Session, namespace: Mapping[str, Any] | None = Non
                     Severity.ERROR,
                     "torch.backends.cudnn.benchmark is on: cuDNN picks different algorithms "
                     "in every run",
-                    "torch.backends.cudnn.benchmark = False (%repro_seed --deterministic "
-                    "sets it)",
+                    "torch.backends.cudnn.benchmark = False (%repro_seed --deterministic sets it)",
                 )
             )
     if sys.modules.get("tensorflow") is not None:
@@ -300,9 +305,11 @@ def runtime_findings(session: Session, namespace: Mapping[str, Any] | None = Non
 
 
 def _early_default_rng(session: Session, namespace: Mapping[str, Any]) -> list[Finding]:
+    # The function NumPy had before nbrepro covered it, if nbrepro did.
     original = next(
-        (b._original_default_rng for b in session.active if b.name == "numpy"), None
-    )  # the function NumPy had before nbrepro covered it
+        (getattr(b, "original_default_rng", None) for b in session.active if b.name == "numpy"),
+        None,
+    )
     if original is None:
         return []
     names = [name for name, value in list(namespace.items()) if value is original]
@@ -321,9 +328,12 @@ def _early_default_rng(session: Session, namespace: Mapping[str, Any]) -> list[F
 def seed_findings(session: Session) -> list[Finding]:
     """NBR001/NBR002: no experiment seed, or random draws made before it was set."""
     drawing = list(dict.fromkeys(session.draws_before_seed))
-    cells = ", ".join(drawing[:3]) + (f" and {len(drawing) - 3} more cells" if len(drawing) > 3 else "")
+    more = f" and {len(drawing) - 3} more cells" if len(drawing) > 3 else ""
+    cells = ", ".join(drawing[:3]) + more
     if not session.seeded:
-        message = "no experiment seed yet" + (f"; random numbers were drawn in {cells}" if cells else "")
+        message = "no experiment seed yet" + (
+            f"; random numbers were drawn in {cells}" if cells else ""
+        )
         severity = Severity.WARNING if cells else Severity.INFO
         return [Finding(codes.NO_SEED, severity, message, "run %repro_seed <seed> first")]
     if cells:

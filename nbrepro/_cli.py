@@ -167,10 +167,10 @@ def _run(args: argparse.Namespace) -> int:
     )
 
     source: Path = args.notebook
-    output: Path = args.output or source.with_name(f"{source.stem}.nbrepro{source.suffix}")
     show = _progress(args.quiet)
     try:
         notebook = read_notebook(source)
+        output: Path = args.output or source.with_name(f"{source.stem}.nbrepro{source.suffix}")
         check_writable(output)
     except NbreproError as error:
         print(f"nbrepro run: {error}", file=sys.stderr)
@@ -208,7 +208,7 @@ def _run(args: argparse.Namespace) -> int:
     if failure is not None:
         print(
             f"nbrepro run: {source}: {failure}\n"
-            f"nbrepro run: wrote the notebook up to that cell, with its error, to {output}",
+            f"nbrepro run: wrote the notebook, executed as far as that cell, to {output}",
             file=sys.stderr,
         )
     else:

@@ -58,6 +58,11 @@ CellCallback = Callable[["CellRef", float], None]
 class NotebookFileError(NbreproError, OSError):
     """A notebook that cannot be read or is not a notebook; an output that cannot be written."""
 
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
 
 class KernelError(NbreproError, RuntimeError):
     """The kernel did not start, or the nbrepro preamble failed in it."""
@@ -108,17 +113,17 @@ def read_notebook(path: Path) -> NotebookNode:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise NotebookFileError(f"{path}: no such file") from None
+        raise NotebookFileError(path, "no such file") from None
     except IsADirectoryError:
-        raise NotebookFileError(f"{path}: is a directory, not a notebook") from None
+        raise NotebookFileError(path, "is a directory, not a notebook") from None
     except UnicodeDecodeError as error:
-        raise NotebookFileError(f"{path}: not a notebook (not UTF-8 text: {error})") from None
+        raise NotebookFileError(path, f"not a notebook (not UTF-8 text: {error})") from None
     except OSError as error:
-        raise NotebookFileError(f"{path}: cannot read it: {error.strerror}") from error
+        raise NotebookFileError(path, f"cannot read it: {error.strerror}") from error
     try:
         json.loads(text)
     except json.JSONDecodeError as error:
-        raise NotebookFileError(f"{path}: not a notebook: corrupt JSON ({error})") from None
+        raise NotebookFileError(path, f"not a notebook: corrupt JSON ({error})") from None
     try:
         # nbformat is untyped; validation errors are captured here and raised just below.
         notebook: NotebookNode = nbformat.reads(  # type: ignore[no-untyped-call]
@@ -130,7 +135,7 @@ def read_notebook(path: Path) -> NotebookNode:
         summary = message.strip().splitlines()[0] if message.strip() else type(error).__name__
         if len(summary) > 200:
             summary = summary[:199] + "…"
-        raise NotebookFileError(f"{path}: not a valid Jupyter notebook: {summary}") from None
+        raise NotebookFileError(path, f"not a valid Jupyter notebook: {summary}") from None
     return notebook
 
 
@@ -141,7 +146,7 @@ def check_writable(path: Path) -> None:
     read-only file systems and missing folders alike, before any time is spent executing.
     """
     if path.is_dir():
-        raise NotebookFileError(f"{path}: is a directory; give a notebook file name")
+        raise NotebookFileError(path, "is a directory; give a notebook file name")
     fd, temp = _create_temp(path)
     os.close(fd)
     temp.unlink()
@@ -166,7 +171,7 @@ def write_notebook(notebook: NotebookNode, path: Path) -> None:
     except BaseException as error:
         temp.unlink(missing_ok=True)
         if isinstance(error, OSError):
-            raise NotebookFileError(f"{path}: cannot write it: {error.strerror}") from error
+            raise NotebookFileError(path, f"cannot write it: {error.strerror}") from error
         raise
 
 
@@ -178,7 +183,7 @@ def _create_temp(path: Path) -> tuple[int, Path]:
         return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temp
     except OSError as error:
         reason = error.strerror or str(error)
-        raise NotebookFileError(f"{path}: cannot write there: {reason}") from None
+        raise NotebookFileError(path, f"cannot write there: {reason}") from None
 
 
 # -- the kernel ----------------------------------------------------------------------------
@@ -280,6 +285,9 @@ async def execute_async(
         timeout=timeout,
         kernel_name=kernel_name or "",
         kernel_manager_class=_CellIdKernelManager,
+        # The kernel's state is thrown away; a graceful shutdown only costs time and, after a
+        # timeout, makes the busy kernel log tracebacks about its closed sockets.
+        shutdown_kernel="immediate",
         resources={"metadata": {"path": str(path.resolve().parent)}},
     )
     code = preamble(seed, deterministic)

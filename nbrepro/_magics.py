@@ -81,7 +81,7 @@ class ReproMagics(Magics):
             refusal = _restart.restart_refusal(freshness)
             if refusal is None:
                 # The process is replaced in a moment: what was just applied goes with it.
-                print(freshness)
+                print("nbrepro: " + str(freshness).lstrip())
                 print(_restart.restart(self.shell, started_by="%repro_seed --restart"))
                 return
         if status.seed_source == "auto":

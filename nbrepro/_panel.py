@@ -11,6 +11,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from IPython import get_ipython
+
 from nbrepro import _api
 from nbrepro._status import FrameworkStatus, Status
 
@@ -24,8 +26,6 @@ def status_panel() -> Any:
     in terminal IPython (no kernel, so no widget front end) or without anywidget, a
     :class:`StatusSummary` of the status now.
     """
-    from IPython import get_ipython
-
     if getattr(get_ipython(), "kernel", None) is None:
         return StatusSummary(_api.status())
     try:
@@ -84,6 +84,8 @@ def summary_html(status: Status, note: str | None = None) -> str:
     if status.last_cell is not None:
         cell = status.last_cell
         rows.append(("cell seed", f"{cell.seed} (cell <code>{esc(cell.cell)}</code>)"))
+    if status.runtime is not None:
+        rows.append(("runtime", esc(str(status.runtime))))
     if status.unseeded_generators:
         rows.append(("generators", f"{status.unseeded_generators} created without a seed"))
     parts = [f'<div class="nbrepro-summary"><p><b>nbrepro</b>: {head}</p><table>']

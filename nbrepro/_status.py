@@ -9,6 +9,7 @@ from typing import Any
 
 from nbrepro._audit import audit
 from nbrepro._findings import Finding
+from nbrepro._restart import Runtime, current_runtime
 from nbrepro._session import CellSeed, Session
 
 
@@ -39,6 +40,7 @@ class Status:
     last_cell: CellSeed | None
     unseeded_generators: int  #: generators created without a seed that nbrepro seeded
     findings: tuple[Finding, ...]  #: most severe first
+    runtime: Runtime | None = None  #: how nbrepro started this process (%repro_restart), if it did
 
     def __str__(self) -> str:
         if self.seed is None:
@@ -63,6 +65,8 @@ class Status:
                 f"  generators created without a seed, seeded from the stream: "
                 f"{self.unseeded_generators}"
             )
+        if self.runtime is not None:
+            lines.append(f"  runtime: {self.runtime}")
         for finding in self.findings:
             lines.append("  " + str(finding).replace("\n", "\n  "))
         return "\n".join(lines)
@@ -113,4 +117,5 @@ def snapshot(session: Session, namespace: Mapping[str, Any] | None = None) -> St
         last_cell=session.last_cell,
         unseeded_generators=len(session.unseeded),
         findings=findings,
+        runtime=current_runtime(),
     )

@@ -19,7 +19,13 @@ from typing import TypeVar
 
 from nbformat import NotebookNode
 
-from nbrepro._execute import CellRef, execute_async, read_notebook, run_sync
+from nbrepro._execute import (
+    CellRef,
+    NotebookFileError,
+    execute_async,
+    read_notebook,
+    run_sync,
+)
 from nbrepro._normalize import normalize_cell
 from nbrepro.errors import NbreproError
 
@@ -78,9 +84,12 @@ class Verification:
                     f"{self.path}: reproducible, vacuously: no cell printed or displayed "
                     f"anything, so nothing was compared ({self.runs} runs, {took})"
                 )
+            cells = (
+                "1 code cell" if self.compared_cells == 1 else f"{self.compared_cells} code cells"
+            )
             return (
                 f"{self.path}: reproducible: {self.runs} runs in fresh kernels, identical "
-                f"normalised outputs in {self.compared_cells} code cells ({took})"
+                f"normalised outputs in {cells} ({took})"
             )
         found = self.divergence
         lines = [
@@ -163,8 +172,8 @@ async def _verify_one(
 
     try:
         notebook = read_notebook(path)
-    except NbreproError as error:
-        return Verification(path, runs, 0.0, error=str(error))
+    except NotebookFileError as error:
+        return Verification(path, runs, 0.0, error=error.problem)
     code_cells = sum(cell.cell_type == "code" for cell in notebook.cells)
 
     async def one_run(number: int) -> NotebookNode:

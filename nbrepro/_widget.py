@@ -31,8 +31,10 @@ class StatusWidget(anywidget.AnyWidget):
     only weakly, until it is closed.
     """
 
-    _esm = _STATIC / "status_widget.js"
-    _css = _STATIC / "status_widget.css"
+    # The files' text, not their paths: anywidget watches a path through a signal whose
+    # callback holds every instance for good, so no widget could ever be freed.
+    _esm = (_STATIC / "status_widget.js").read_text(encoding="utf-8")
+    _css = (_STATIC / "status_widget.css").read_text(encoding="utf-8")
     #: :meth:`nbrepro.Status.to_dict` of the session, as of the last cell
     status = traitlets.Dict().tag(sync=True)
 

@@ -10,6 +10,8 @@ beyond pytest and the standard library until ``--nbrepro`` is given and a notebo
 
 from __future__ import annotations
 
+import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """Register ``--nbrepro``, ``--nbrepro-runs``, ``--nbrepro-timeout``."""
+    """Register ``--nbrepro`` and its ``--nbrepro-runs/-jobs/-timeout`` options."""
     group = parser.getgroup("nbrepro", "verify that notebooks reproduce (nbrepro)")
     group.addoption(
         "--nbrepro",
@@ -36,6 +38,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fresh runs per notebook, compared with the first (default 2)",
     )
     group.addoption(
+        "--nbrepro-jobs",
+        type=int,
+        default=1,
+        metavar="J",
+        help="kernels one notebook's runs may use at the same time (default 1)",
+    )
+    group.addoption(
         "--nbrepro-timeout",
         type=int,
         default=None,
@@ -45,13 +54,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """With ``--nbrepro``: refuse a run count that compares nothing, or missing packages."""
+    """With ``--nbrepro``: refuse counts that make no sense, or missing packages."""
     if not config.getoption("nbrepro"):
         return
-    if config.getoption("nbrepro_runs") < 2:
-        raise pytest.UsageError(
-            f"--nbrepro-runs must be at least 2, not {config.getoption('nbrepro_runs')}"
-        )
+    for option, minimum in (("runs", 2), ("jobs", 1)):
+        value = config.getoption(f"nbrepro_{option}")
+        if value < minimum:
+            raise pytest.UsageError(f"--nbrepro-{option} must be at least {minimum}, not {value}")
     from nbrepro._cli import missing_dependency
 
     missing = missing_dependency()
@@ -89,11 +98,20 @@ class NotebookItem(pytest.Item):
         """Verify the notebook; raise with the report unless it is reproducible."""
         from nbrepro._verify import Outcome, verify
 
-        (verification,) = verify(
-            [self.path],
-            runs=self.config.getoption("nbrepro_runs"),
-            timeout=self.config.getoption("nbrepro_timeout"),
-        )
+        # Named as the user named it, relative to where pytest was started.
+        path = Path(os.path.relpath(self.path, self.config.invocation_params.dir))
+        with warnings.catch_warnings():
+            # The Jupyter client libraries' own deprecation warnings (jupyter_client 7 calls
+            # datetime.utcnow() on every message) are not the notebook's business.
+            warnings.filterwarnings(
+                "ignore", category=DeprecationWarning, module=r"(jupyter_client|nbclient|zmq)\b"
+            )
+            (verification,) = verify(
+                [path],
+                runs=self.config.getoption("nbrepro_runs"),
+                jobs=self.config.getoption("nbrepro_jobs"),
+                timeout=self.config.getoption("nbrepro_timeout"),
+            )
         if verification.outcome is not Outcome.REPRODUCIBLE:
             raise NotReproducibleError(verification)
 

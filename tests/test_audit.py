@@ -98,7 +98,9 @@ def test_findings_are_ordered_most_severe_first() -> None:
     """Errors come before warnings before infos."""
     current = session()
     nbrepro.seed(1)
-    _audit.audit_cell(current, "a = os.listdir('.')\nb = np.random.default_rng(int(time.time()))", "c")
+    _audit.audit_cell(
+        current, "a = os.listdir('.')\nb = np.random.default_rng(int(time.time()))", "c"
+    )
     ranks = [f.severity.rank for f in nbrepro.audit()]
     assert ranks == sorted(ranks) and ranks[0] == 0
 
@@ -126,8 +128,12 @@ def test_notebook_reports_its_finding(path: Path, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
     if expected_code(path) == "NBR101":
         env.pop("PYTHONHASHSEED")
-    NotebookClient(notebook, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute(env=env)
+    NotebookClient(
+        notebook,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute(env=env)
     printed = "".join(o.get("text", "") for o in notebook.cells[-1].outputs)
     code = expected_code(path)
     if code is None:

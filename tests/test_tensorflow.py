@@ -124,3 +124,14 @@ def test_tensorflow_imported_after_seeding_is_seeded_on_import(
     values, deterministic = seeded_run.rsplit(" ", 1)
     assert deterministic.strip() == "True"
     assert values == manual_run.rsplit(" ", 1)[0]
+
+
+def test_global_generator_repeats_on_every_reseed() -> None:
+    """The fast in-place reset of the global generator (after the first) repeats too."""
+    draws = []
+    for _ in range(4):
+        nbrepro.seed(21)
+        draws.append(tf.random.get_global_generator().normal([3]).numpy().tolist())
+    nbrepro.seed(22)
+    assert draws[0] == draws[1] == draws[2] == draws[3]
+    assert tf.random.get_global_generator().normal([3]).numpy().tolist() != draws[0]

@@ -47,6 +47,11 @@ class NumpyBackend(Backend):
 
         np.random.default_rng = default_rng
 
+    @property
+    def original_default_rng(self) -> Any:
+        """NumPy's own ``default_rng`` while nbrepro's covers it, else ``None``."""
+        return self._original_default_rng
+
     def uninstall(self) -> None:
         if self._original_default_rng is not None:
             self.framework().random.default_rng = self._original_default_rng

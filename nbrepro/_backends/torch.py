@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from typing import TYPE_CHECKING, Any
 
+from nbrepro import _import_hooks
 from nbrepro._backends._base import Backend
 from nbrepro._config import Determinism
 from nbrepro._findings import (
@@ -36,6 +38,36 @@ def needs_cublas_variable(torch_version: str) -> bool:
     return (int(match[1]), int(match[2])) < _FIRST_TORCH_WITHOUT_CUBLAS_VARIABLE
 
 
+_INDUCTOR_CONFIG = "torch._inductor.config"
+
+
+def _use_deterministic_algorithms(torch: Any, mode: bool, *, warn_only: bool) -> None:
+    """``torch.use_deterministic_algorithms`` without importing TorchInductor.
+
+    Since torch 2.3 the public function imports ``torch._inductor.config`` to set its
+    ``deterministic`` flag, which loads Inductor and Dynamo: 1.3 s on first use, for a flag
+    only ``torch.compile`` reads. Set the eager switch directly, and the Inductor flag now if
+    Inductor is loaded, else the moment it is imported.
+    """
+    switch = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if switch is None:  # a torch without the private switch: pay the import
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+        return
+    switch(mode, warn_only=warn_only)
+    finder = _import_hooks.finder()
+    inductor = sys.modules.get(_INDUCTOR_CONFIG)
+    if inductor is not None:
+        inductor.deterministic = mode  # type: ignore[attr-defined]
+        finder.unwatch(_INDUCTOR_CONFIG)
+    else:
+        finder.watch(_INDUCTOR_CONFIG, lambda config: _set_inductor_flag(config, mode, finder))
+
+
+def _set_inductor_flag(config: Any, mode: bool, finder: _import_hooks.PostImportFinder) -> None:
+    config.deterministic = mode
+    finder.unwatch(_INDUCTOR_CONFIG)
+
+
 class TorchBackend(Backend):
     """Seeds torch; ``--deterministic`` switches its deterministic algorithms and cuDNN."""
 
@@ -61,7 +93,7 @@ class TorchBackend(Backend):
                 cudnn.benchmark,
                 cudnn.deterministic,
             )
-        torch.use_deterministic_algorithms(True, warn_only=mode is Determinism.WARN)
+        _use_deterministic_algorithms(torch, True, warn_only=mode is Determinism.WARN)
         cudnn.benchmark = False
         cudnn.deterministic = True
         if mode is Determinism.WARN:
@@ -95,7 +127,7 @@ class TorchBackend(Backend):
             return
         torch = self.framework()
         enabled, warn_only, benchmark, deterministic = self._saved
-        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+        _use_deterministic_algorithms(torch, enabled, warn_only=warn_only)
         torch.backends.cudnn.benchmark = benchmark
         torch.backends.cudnn.deterministic = deterministic
         self._saved = None

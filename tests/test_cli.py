@@ -1,0 +1,352 @@
+"""``nbrepro run`` and ``nbrepro verify`` end to end: the command, real notebooks, real kernels."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import nbrepro
+from nbrepro import _execute
+from nbrepro._cli import main
+from nbrepro._execute import CellRef
+from nbrepro._normalize import normalize_outputs
+from nbrepro._verify import Divergence, Outcome, Verification, outcome
+
+NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
+
+kernel = pytest.mark.kernel
+
+
+def nbrepro_command(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m nbrepro ARGS`` in ``cwd``, as a user would type it."""
+    return subprocess.run(
+        [sys.executable, "-m", "nbrepro", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"},
+    )
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A folder holding copies of the test notebooks, so outputs land outside the repo."""
+    for notebook in NOTEBOOKS.glob("*.ipynb"):
+        shutil.copy(notebook, tmp_path)
+    return tmp_path
+
+
+def nbrepro_main(
+    *args: str | Path,
+    cwd: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[int, str, str]:
+    """The command in this process (for checks that start no kernel): status, stdout, stderr."""
+    monkeypatch.chdir(cwd)
+    try:
+        status = main([str(arg) for arg in args])
+    except SystemExit as exit:  # argparse
+        status = int(exit.code or 0)
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def read(path: Path) -> nbformat.NotebookNode:
+    """A notebook from disk."""
+    return nbformat.read(path, as_version=4)
+
+
+def stdout_of(notebook: nbformat.NotebookNode, cell_id: str) -> str:
+    """What the cell with ``cell_id`` printed."""
+    (cell,) = [c for c in notebook.cells if c.get("id") == cell_id]
+    return "".join(o["text"] for o in cell.outputs if o["output_type"] == "stream")
+
+
+# -- nbrepro run ---------------------------------------------------------------------------
+
+
+@kernel
+def test_run_sends_cell_ids_so_per_cell_seeds_match_jupyterlab(workdir: Path) -> None:
+    """The kernel gets each cell's id: the per-cell seed is derive_seed("cell", id)."""
+    source = workdir / "per_cell_seed_follows_cell_ids.ipynb"
+    before = source.read_bytes()
+    result = nbrepro_command("run", source.name, cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert source.read_bytes() == before, "the source notebook is never overwritten by default"
+    executed = read(workdir / "per_cell_seed_follows_cell_ids.nbrepro.ipynb")
+    cell, seed, from_id = stdout_of(executed, "report-cell-seed").split()
+    assert cell == "report-cell-seed"
+    assert int(seed) == nbrepro.derive_seed("cell", "report-cell-seed", seed=42)
+    assert from_id == "True"
+    assert all(c.execution_count for c in executed.cells if c.cell_type == "code")
+    assert "wrote per_cell_seed_follows_cell_ids.nbrepro.ipynb" in result.stdout
+
+
+@kernel
+def test_run_without_cell_ids_falls_back_to_the_source(workdir: Path) -> None:
+    """nbformat 4.4 cells have no id: the seed comes from the cell's source, as documented."""
+    result = nbrepro_command("run", "no_cell_ids_fall_back_to_source.ipynb", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    executed = read(workdir / "no_cell_ids_fall_back_to_source.nbrepro.ipynb")
+    last = executed.cells[-1]
+    cell, seed, from_id = "".join(o["text"] for o in last.outputs).split()
+    digest = hashlib.sha256(last.source.encode()).hexdigest()
+    assert cell == f"source:{digest[:16]}"
+    assert int(seed) == nbrepro.derive_seed("cell-source", digest, seed=42)
+    assert from_id == "False"
+
+
+@kernel
+def test_run_seed_option_seeds_with_a_silent_preamble(workdir: Path) -> None:
+    """--seed 7 seeds the kernel as %repro_seed 7 would; the preamble leaves no trace."""
+    name = "unseeded_random_reproduces_with_seed_option.ipynb"
+    seeded = nbrepro_command("run", name, "--seed", "7", "-o", "seeded.ipynb", cwd=workdir)
+    assert seeded.returncode == 0, seeded.stderr
+    plain = nbrepro_command("run", name, "-o", "plain.ipynb", cwd=workdir)
+    assert plain.returncode == 0, plain.stderr
+    executed, unseeded = read(workdir / "seeded.ipynb"), read(workdir / "plain.ipynb")
+    assert [c.source for c in executed.cells] == [c.source for c in read(workdir / name).cells]
+    assert stdout_of(executed, "draw") == f"{random.Random(7).random()}\n"
+    # Silent: the kernel's execution count is the same as without the preamble.
+    assert stdout_of(executed, "count") == stdout_of(unseeded, "count")
+    assert "seed 7 (given)" in seeded.stderr  # the %repro_seed summary, as progress
+
+
+@kernel
+def test_run_cell_error_exits_1_naming_the_cell(workdir: Path) -> None:
+    """A raising cell: exit 1, the cell named, the notebook written as far as it ran."""
+    result = nbrepro_command("run", "cell_error_fails_run.ipynb", cwd=workdir)
+    assert result.returncode == 1
+    assert "cell 2 (id raises) `raise ValueError(" in result.stderr
+    assert "raised ValueError: this cell always fails" in result.stderr
+    executed = read(workdir / "cell_error_fails_run.nbrepro.ipynb")
+    assert stdout_of(executed, "fine") == "before the error\n"
+    assert [o["ename"] for o in executed.cells[2].outputs] == ["ValueError"]
+    assert executed.cells[3].outputs == []
+
+
+@kernel
+def test_run_timeout_exits_1_naming_the_cell(workdir: Path) -> None:
+    """A cell past --timeout: exit 1 naming it."""
+    result = nbrepro_command("run", "sleeping_cell_times_out.ipynb", "--timeout", "1", cwd=workdir)
+    assert result.returncode == 1
+    assert "cell 0 (id sleeps)" in result.stderr
+    assert "did not finish within the 1 s timeout" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("corrupt_json_exits_2.ipynb", "not a notebook: corrupt JSON (Expecting"),
+        ("invalid_notebook_exits_2.ipynb", "not a valid Jupyter notebook: 'source' is a required"),
+        ("missing.ipynb", "no such file"),
+        (".", "is a directory, not a notebook"),
+    ],
+)
+@pytest.mark.parametrize("command", ["run", "verify"])
+def test_bad_input_exits_2_naming_the_problem(
+    command: str,
+    name: str,
+    problem: str,
+    workdir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A missing, corrupt or invalid notebook: the problem named, exit 2, nothing written."""
+    before = sorted(workdir.iterdir())
+    status, out, err = nbrepro_main(
+        command, name, cwd=workdir, capsys=capsys, monkeypatch=monkeypatch
+    )
+    assert status == 2
+    assert f"{name}: " in out + err
+    assert problem in out + err
+    assert sorted(workdir.iterdir()) == before
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A folder nobody can write into, root included (root ignores permission bits, so it
+    gets the immutable attribute as well)."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    immutable = False
+    if os.geteuid() == 0:
+        chattr = shutil.which("chattr")
+        if chattr is None:
+            pytest.skip("running as root without chattr: cannot make a read-only folder")
+        immutable = subprocess.run([chattr, "+i", folder], capture_output=True).returncode == 0
+        if not immutable:
+            pytest.skip("running as root and chattr +i is refused: no read-only folder")
+    yield folder
+    if immutable:
+        subprocess.run([shutil.which("chattr") or "chattr", "-i", folder], check=True)
+    folder.chmod(0o755)
+
+
+def test_run_into_a_read_only_folder_exits_2_and_leaves_nothing(
+    workdir: Path,
+    read_only_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """-o into a folder that cannot be written: exit 2 before running, no temporary file."""
+    target = read_only_dir / "out.ipynb"
+    status, _, err = nbrepro_main(
+        "run", "seeded_numpy_reproduces.ipynb", "-o", target,
+        cwd=workdir, capsys=capsys, monkeypatch=monkeypatch,
+    )  # fmt: skip
+    assert status == 2
+    assert f"{target}: cannot write there" in err
+    assert list(read_only_dir.iterdir()) == []
+    assert "done in" not in err  # refused before executing anything
+
+
+def test_write_is_atomic_and_keeps_the_file_mode(tmp_path: Path) -> None:
+    """Writing replaces the file whole, keeps its permissions, and leaves no temporary file."""
+    target = tmp_path / "out.ipynb"
+    target.write_text("old")
+    target.chmod(0o640)
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
+    _execute.write_notebook(notebook, target)
+    assert read(target).cells[0].source == "1 + 1"
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["out.ipynb"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["verify", "--runs", "1", "x.ipynb"], "runs must be at least 2, not 1"),
+        (["verify", "--jobs", "0", "x.ipynb"], "jobs must be at least 1, not 0"),
+        (["run"], "the following arguments are required: NB"),
+        (["run", "--seed", "-1", "x.ipynb"], "invalid seed '-1'"),
+        (["run", "--timeout", "soon", "x.ipynb"], "'soon' is not an integer"),
+        ([], "the following arguments are required: COMMAND"),
+    ],
+)
+def test_usage_errors_exit_2(
+    args: list[str],
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Bad arguments: a usage message naming the bad value, exit 2."""
+    status, _, err = nbrepro_main(*args, cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
+    assert status == 2
+    assert "usage: nbrepro" in err
+    assert message in err
+
+
+# -- what the kernel gets ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("torch_version", "cublas"), [("2.9.1", ":4096:8"), ("2.13.0", None), (None, None)]
+)
+def test_kernel_environment_fixes_process_start_settings(
+    monkeypatch: pytest.MonkeyPatch, torch_version: str | None, cublas: str | None
+) -> None:
+    """PYTHONHASHSEED is fixed; CUBLAS_WORKSPACE_CONFIG only for a torch that needs it."""
+
+    def version(name: str) -> str:
+        if torch_version is None:
+            raise _execute.metadata.PackageNotFoundError(name)
+        return torch_version
+
+    monkeypatch.setattr(_execute.metadata, "version", version)
+    environment = _execute.kernel_environment({"PYTHONHASHSEED": "random", "HOME": "/h"})
+    assert environment["PYTHONHASHSEED"] == "0"
+    assert environment["HOME"] == "/h"
+    assert environment.get("CUBLAS_WORKSPACE_CONFIG") == cublas
+
+
+# -- nbrepro verify ------------------------------------------------------------------------
+
+
+@kernel
+def test_verify_passes_on_seeded_notebooks(workdir: Path) -> None:
+    """Seeded NumPy and str-set order (hash seed fixed at kernel start) verify; exit 0."""
+    result = nbrepro_command(
+        "verify",
+        "seeded_numpy_reproduces.ipynb",
+        "str_set_order_reproduces_with_fixed_hash_seed.ipynb",
+        "--jobs",
+        "2",
+        cwd=workdir,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "seeded_numpy_reproduces.ipynb: reproducible: 2 runs" in result.stdout
+    assert "str_set_order_reproduces_with_fixed_hash_seed.ipynb: reproducible" in result.stdout
+    assert "2 reproducible, 0 not reproducible, 0 could not be verified" in result.stdout
+    # Progress: plain lines on stderr, readable in CI logs.
+    assert "seeded_numpy_reproduces.ipynb: run 2/2: starting a fresh kernel" in result.stderr
+    assert "(id draws)" in result.stderr
+    assert "\r" not in result.stderr
+
+
+@kernel
+def test_verify_names_the_first_cell_that_reads_the_wall_clock(workdir: Path) -> None:
+    """The wall-clock notebook is not reproducible: exit 1, the `clock` cell named, a diff."""
+    result = nbrepro_command("verify", "wall_clock_differs_every_run.ipynb", cwd=workdir)
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("wall_clock_differs_every_run.ipynb: NOT reproducible")
+    assert lines[1] == (
+        '  first differing cell: cell 3 (id clock) `print("seconds since the epoch:", time.time())`'
+    )
+    assert lines[2:4] == ["  --- run 1", "  +++ run 2"]
+    assert [line[:28] for line in lines if line.startswith(("  -s", "  +s"))] == [
+        "  -seconds since the epoch: ",
+        "  +seconds since the epoch: ",
+    ]
+
+
+@kernel
+def test_verify_a_failing_cell_is_an_error(workdir: Path) -> None:
+    """A notebook that raises cannot be verified: exit 2, the run and cell named."""
+    result = nbrepro_command("verify", "cell_error_fails_run.ipynb", "-q", cwd=workdir)
+    assert result.returncode == 2
+    assert "cell_error_fails_run.ipynb: error: run " in result.stdout
+    assert "cell 2 (id raises)" in result.stdout
+    assert result.stderr.count("nbrepro:") == 0  # -q: no progress
+
+
+@kernel
+def test_str_set_order_differs_in_kernels_with_random_hash_seeds(tmp_path: Path) -> None:
+    """The converse of the verify test: without a fixed hash seed the notebook varies."""
+    from nbclient import NotebookClient
+
+    notebook = read(NOTEBOOKS / "str_set_order_reproduces_with_fixed_hash_seed.ipynb")
+    environment = {**os.environ, "PYTHONHASHSEED": "random"}
+    outputs = []
+    for _ in range(2):
+        run = nbformat.from_dict(json.loads(json.dumps(notebook)))
+        NotebookClient(run, kernel_name="python3").execute(env=environment)
+        outputs.append(normalize_outputs(run))
+    assert outputs[0] != outputs[1]
+
+
+def test_exit_status_is_the_worst_outcome() -> None:
+    """Several notebooks: error beats not reproducible beats reproducible."""
+    ok = Verification(Path("a.ipynb"), 2, 1.0, compared_cells=1)
+    cell = CellRef(index=1, id="c", first_line="print(time.time())")
+    differs = Verification(Path("b.ipynb"), 2, 1.0, 1, Divergence(cell, 2, "-1\n+2"))
+    error = Verification(Path("c.ipynb"), 2, 1.0, error="no such file")
+    assert outcome([ok]) is Outcome.REPRODUCIBLE
+    assert outcome([ok, differs]) is Outcome.NOT_REPRODUCIBLE
+    assert outcome([differs, error, ok]) is Outcome.ERROR
+    assert outcome([]) is Outcome.REPRODUCIBLE

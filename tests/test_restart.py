@@ -1,0 +1,380 @@
+"""%repro_restart and the fresh-runtime check: through real kernels, and a terminal shell."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+
+import nbrepro
+from nbrepro import _restart
+from nbrepro._config import make_config
+from nbrepro.errors import CannotRestartError, NotInIPythonError
+
+# What the new process reports about itself, as JSON: a variable set before the restart
+# is gone, the hash seed comes from the process's start environment.
+PROBE = """\
+import json, os, sys
+with open("/proc/self/environ", "rb") as f:
+    start = dict(e.decode().split("=", 1) for e in f.read().split(b"\\0") if b"=" in e)
+print(json.dumps({
+    "pid": os.getpid(),
+    "marker": "marker" in globals(),
+    "hash_randomization": sys.flags.hash_randomization,
+    "PYTHONHASHSEED": start.get("PYTHONHASHSEED"),
+    "OMP_NUM_THREADS": start.get("OMP_NUM_THREADS"),
+    "hash": hash("abc"),
+}))
+"""
+
+
+class Kernel:
+    """A real kernel driven message by message, as a front end does; every wait times out."""
+
+    def __init__(self, **env: str) -> None:
+        from jupyter_client.manager import start_new_kernel
+
+        environment = {k: v for k, v in os.environ.items() if k not in _START_SETTINGS}
+        self.manager, self.client = start_new_kernel(
+            kernel_name="python3",
+            startup_timeout=60,
+            env={**environment, "PYTHONWARNINGS": "ignore", **env},
+        )
+        self.replies: dict[str, dict[str, Any]] = {}
+        self.stdout: dict[str, str] = {}
+        self.idle: set[str] = set()
+        self.session = self.reply(self.client.kernel_info())["header"]["session"]
+
+    def send(self, code: str, store_history: bool = True) -> str:
+        """Queue ``code`` for execution; return the request's id."""
+        return str(self.client.execute(code, store_history=store_history, stop_on_error=True))
+
+    def reply(self, msg_id: str, timeout: float = 30) -> dict[str, Any]:
+        """The shell reply to ``msg_id``."""
+        deadline = time.monotonic() + timeout
+        while msg_id not in self.replies:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no reply to {msg_id} in {timeout} s")
+            try:
+                message = self.client.get_shell_msg(timeout=left)
+            except queue.Empty:
+                continue
+            self.replies[message["parent_header"].get("msg_id", "")] = message
+        return self.replies[msg_id]
+
+    def output(self, msg_id: str, timeout: float = 30) -> str:
+        """Everything ``msg_id`` printed, once the kernel went idle after it."""
+        deadline = time.monotonic() + timeout
+        while msg_id not in self.idle:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"{msg_id} did not finish in {timeout} s")
+            try:
+                message = self.client.get_iopub_msg(timeout=left)
+            except queue.Empty:
+                continue
+            parent = message["parent_header"].get("msg_id", "")
+            kind, content = message["msg_type"], message["content"]
+            if kind == "stream":
+                self.stdout[parent] = self.stdout.get(parent, "") + content["text"]
+            elif kind == "error":
+                self.stdout[parent] = self.stdout.get(parent, "") + "\n".join(
+                    content["traceback"]
+                )
+            elif kind == "status" and content["execution_state"] == "idle":
+                self.idle.add(parent)
+        return self.stdout.get(msg_id, "")
+
+    def run(self, code: str, store_history: bool = True) -> str:
+        """Execute ``code``, fail unless it succeeds; return what it printed."""
+        msg_id = self.send(code, store_history)
+        reply = self.reply(msg_id)
+        printed = self.output(msg_id)
+        assert reply["content"]["status"] == "ok", printed
+        return printed
+
+    def wait_for_new_process(self, timeout: float = 30) -> None:
+        """Until a kernel with a new session id answers on the same connection.
+
+        And until its IOPub messages arrive: the SUB socket reconnects on its own, and what
+        the kernel publishes before it has (its first replies' status) is lost, which is why
+        jupyter_client's ``wait_for_ready`` also waits for IOPub.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            request = self.client.kernel_info()
+            try:
+                reply = self.reply(request, timeout=1)
+            except TimeoutError:
+                continue  # sent while the old process was being replaced
+            if reply["header"]["session"] == self.session:
+                time.sleep(0.1)
+                continue
+            try:
+                self.output(request, timeout=1)
+            except TimeoutError:
+                continue
+            self.session = reply["header"]["session"]
+            return
+        raise TimeoutError(f"the kernel did not come back in {timeout} s")
+
+    def probe(self) -> dict[str, Any]:
+        """What the process says about itself (see PROBE)."""
+        result: dict[str, Any] = json.loads(self.run(PROBE))
+        return result
+
+    def close(self) -> None:
+        """Stop the kernel and the channels."""
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)
+
+
+_START_SETTINGS = {"PYTHONHASHSEED", _restart.RUNTIME_VARIABLE}
+
+
+@pytest.fixture
+def kernel() -> Iterator[Callable[..., Kernel]]:
+    """Start real kernels (keyword arguments go into their environment); stop them after."""
+    started: list[Kernel] = []
+
+    def start(**env: str) -> Kernel:
+        started.append(Kernel(**env))
+        return started[-1]
+
+    yield start
+    for each in started:
+        each.close()
+
+
+@pytest.mark.kernel
+def test_restart_replaces_the_process_in_place(kernel: Callable[..., Kernel]) -> None:
+    """Same pid and connection, new process with a fixed hash seed; queued cells aborted."""
+    k = kernel()
+    k.run("%load_ext nbrepro")
+    k.run("marker = 1")
+    before = k.probe()
+    assert before["marker"] and before["hash_randomization"] == 1
+
+    restart = k.send("%repro_restart")
+    queued = k.send("print('ran after the restart')")
+    assert k.reply(restart)["content"]["status"] == "ok"
+    assert "restarting the kernel into a fresh runtime with PYTHONHASHSEED=0" in k.output(restart)
+    assert k.reply(queued)["content"]["status"] == "aborted"
+    k.wait_for_new_process()
+
+    k.run("%load_ext nbrepro")
+    printed = k.run("%repro_seed 3 --threads 2")
+    assert "runtime: started by %repro_restart at" in printed
+    assert "process-start settings in force: PYTHONHASHSEED=0" in printed
+    assert "fresh runtime: nothing ran before %repro_seed" in printed
+    assert "NBR101" not in printed
+    after = k.probe()
+    assert after["pid"] == before["pid"]
+    assert not after["marker"]
+    assert after["hash_randomization"] == 0 and after["PYTHONHASHSEED"] == "0"
+    assert after["OMP_NUM_THREADS"] is None
+
+    restart = k.send("%repro_restart")
+    assert "OMP_NUM_THREADS=2" in k.output(restart)
+    k.wait_for_new_process()
+    again = k.probe()
+    assert again["pid"] == before["pid"] and again["OMP_NUM_THREADS"] == "2"
+    assert again["hash"] == after["hash"]
+
+
+@pytest.mark.kernel
+def test_repro_seed_names_cells_and_restarts_once(kernel: Callable[..., Kernel]) -> None:
+    """Not fresh: the cell is named; --restart restarts, and not again in a loop."""
+    k = kernel()
+    draw = "import random\nx = random.random()"
+    k.run(draw)
+    k.run("%load_ext nbrepro")
+    printed = k.run("%repro_seed 5")
+    assert "not a fresh runtime: In [1] `import random …` ran before %repro_seed" in printed
+    assert "NBR101 needs a new process (PYTHONHASHSEED)" in printed
+    assert "fix: %repro_restart" in printed
+
+    restart = k.send("%repro_seed 5 --restart")
+    queued = k.send("x")
+    assert k.reply(restart)["content"]["status"] == "ok"
+    assert "restarting the kernel" in k.output(restart)
+    assert k.reply(queued)["content"]["status"] == "aborted"
+    k.wait_for_new_process()
+
+    # "Run All" again: %repro_seed first finds the fresh runtime and does not restart.
+    k.run("%load_ext nbrepro")
+    printed = k.run("%repro_seed 5 --restart")
+    assert "fresh runtime: nothing ran before %repro_seed" in printed
+    assert "started by %repro_seed --restart" in printed
+    # A cell that draws before it now: the same runtime refuses a second restart by itself.
+    k.run(draw)
+    printed = k.run("%repro_seed 5 --restart")
+    assert "not a fresh runtime: In [3] `import random …`" in printed
+    assert "not restarting again: %repro_seed --restart started this runtime" in printed
+    assert k.run("print(type(x).__name__)") == "float\n"  # still the same process
+
+
+@pytest.mark.kernel
+def test_colab_kills_the_process_and_records_the_restart(
+    kernel: Callable[..., Kernel], tmp_path: Path
+) -> None:
+    """On Colab (simulated): reply, abort the queue, kill; the next runtime reads the record."""
+    # Not a cell of the notebook: kept out of the history that the freshness check reads.
+    fake_colab = "import sys, types; sys.modules['google.colab'] = types.ModuleType('google.colab')"
+    k = kernel(TMPDIR=str(tmp_path))
+    k.run(fake_colab, store_history=False)
+    k.run("%load_ext nbrepro")
+    restart = k.send("%repro_restart")
+    queued = k.send("1")
+    assert k.reply(restart)["content"]["status"] == "ok"
+    assert "PYTHONHASHSEED stays unfixed" in k.output(restart)
+    assert k.reply(queued)["content"]["status"] == "aborted"
+    deadline = time.monotonic() + 10
+    while k.manager.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not k.manager.is_alive()
+    record = json.loads((tmp_path / "nbrepro-runtime.json").read_text())
+    assert record["started_by"] == "%repro_restart" and record["settings"] == {}
+
+    # The runtime Colab starts next knows it is fresh, and that a restart cannot fix NBR101.
+    fresh = kernel(TMPDIR=str(tmp_path))
+    fresh.run(fake_colab, store_history=False)
+    fresh.run("%load_ext nbrepro")
+    printed = fresh.run("%repro_seed 5 --restart")
+    assert "runtime: started by %repro_restart at" in printed
+    assert "no process-start settings (Colab" in printed
+    assert "fix: none on Colab" in printed
+    assert "not restarting again" in printed
+
+
+@pytest.fixture
+def terminal() -> Iterator[InteractiveShell]:
+    """Terminal IPython: a real shell with no kernel behind it."""
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "nbrepro")
+    yield ip
+    ip.run_line_magic("unload_ext", "nbrepro")
+
+
+def test_terminal_ipython_gets_a_clear_error(terminal: InteractiveShell) -> None:
+    """No kernel to restart: a UsageError that says how to start a fresh process instead."""
+    with pytest.raises(UsageError, match="this is terminal IPython.*PYTHONHASHSEED=0 ipython"):
+        terminal.run_line_magic("repro_restart", "")
+    with pytest.raises(UsageError, match="unrecognized arguments"):
+        terminal.run_line_magic("repro_restart", "--now")
+    with pytest.raises(UsageError, match="%repro_seed: restarting needs a Jupyter kernel"):
+        terminal.run_line_magic("repro_seed", "1 --restart")
+    assert nbrepro.status().seed is None  # nothing was applied
+
+
+def test_plain_python_gets_a_clear_error() -> None:
+    """The plain function outside IPython: CannotRestartError, a RuntimeError."""
+    with pytest.raises(CannotRestartError, match="this is plain Python") as caught:
+        _restart.restart(None)
+    assert isinstance(caught.value, RuntimeError)
+    assert not isinstance(caught.value, NotInIPythonError)
+
+
+@pytest.mark.parametrize(
+    ("source", "setup"),
+    [
+        ("import numpy as np\nfrom torch import nn", True),
+        ("get_ipython().run_line_magic('load_ext', 'nbrepro')", True),
+        ("get_ipython().run_line_magic('repro_seed', '42 --deterministic')", True),
+        ("get_ipython().system('pip install torch')", True),
+        ("SEED = 42\nLAYERS: list[int] = [64, 32]  # settings\n'''notes'''", True),
+        ("try:\n    import torch\nexcept ImportError:\n    pass", True),
+        ("", True),
+        ("import random\nx = random.random()", False),
+        ("get_ipython().run_line_magic('time', 'model.fit(x)')", False),
+        ("get_ipython().run_cell_magic('capture', '', 'import torch')", False),
+        ("SIZE = len(data)", False),
+        ("print(", False),
+    ],
+)
+def test_setup_only_cells(source: str, setup: bool) -> None:
+    """Imports, setup magics and literal assignments leave a runtime fresh; nothing else."""
+    assert _restart.setup_only(source) is setup
+
+
+def test_freshness_names_the_cells_that_ran(terminal: InteractiveShell) -> None:
+    """The shell's history: setup cells are skipped, the others named by their number."""
+    for source in ["import random", "x = random.random()", "SEED = 1", "%repro_seed 1"]:
+        terminal.run_cell(source, store_history=True).raise_error()
+    start = terminal.execution_count - 4  # the shell is shared: earlier tests' cells come first
+    freshness = _restart.check_freshness(terminal, nbrepro.status().findings)
+    assert freshness.cells[-1] == f"In [{start + 1}] `x = random.random()`"
+    assert not any(cell.startswith((f"In [{start}]", f"In [{start + 2}]")) for cell in freshness.cells)
+    assert not freshness.fresh
+    one = _restart.Freshness(cells=freshness.cells[-1:], settings=(), runtime=None)
+    assert f"not a fresh runtime: In [{start + 1}] `x = random.random()` ran before" in str(one)
+    assert "fix: %repro_restart" in str(one)
+
+
+def test_process_start_settings_follow_the_config() -> None:
+    """PYTHONHASHSEED always, thread variables with --threads, cuBLAS by torch's metadata."""
+    settings = _restart.process_start_settings(None)
+    assert settings["PYTHONHASHSEED"] == "0"
+    assert "OMP_NUM_THREADS" not in settings
+    threaded = _restart.process_start_settings(make_config(1, threads=3))
+    assert threaded["OMP_NUM_THREADS"] == threaded["TF_NUM_INTEROP_THREADS"] == "3"
+    try:
+        from importlib.metadata import version
+
+        needs = version("torch").split(".")[:2] < ["2", "10"]
+    except Exception:
+        needs = False
+    assert ("CUBLAS_WORKSPACE_CONFIG" in settings) is needs
+
+
+def test_a_record_from_another_process_is_ignored(run_fresh: Callable[..., list[str]]) -> None:
+    """A child process inherits the variable, not the restart: the pid must match."""
+    record = {"started_by": "%repro_restart", "started_at": 0, "pid": 1, "settings": {}}
+    (out,) = run_fresh(
+        "from nbrepro import _restart; print(_restart.current_runtime())",
+        NBREPRO_RUNTIME=json.dumps(record),
+    )
+    assert out == "None\n"
+
+
+def test_fresh_environment_starts_from_the_start_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Start environment + settings + record; settings of the last restart do not linger."""
+    previous = _restart.Runtime("%repro_restart", 0.0, {"PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "2"})
+    monkeypatch.setattr(_restart, "current_runtime", lambda: previous)
+    monkeypatch.setattr(
+        _restart,
+        "start_environment",
+        lambda: {"PATH": "/bin", "OMP_NUM_THREADS": "2", "PYTHONHASHSEED": "0"},
+    )
+    monkeypatch.setenv("SET_IN_A_CELL", "1")
+    environment = _restart.fresh_environment({"PYTHONHASHSEED": "0"}, {"pid": 1})
+    assert environment == {
+        "PATH": "/bin",
+        "PYTHONHASHSEED": "0",
+        _restart.RUNTIME_VARIABLE: '{"pid": 1}',
+    }
+
+
+def test_a_runtime_nbrepro_started_is_not_restarted_for_the_same_settings() -> None:
+    """The loop guard: cells, or settings the runtime already has, mean no second restart."""
+    wanted = _restart.process_start_settings(None)
+    runtime = _restart.Runtime("%repro_seed --restart", 0.0, wanted)
+    setting = nbrepro.Finding("NBR103", nbrepro.Severity.WARNING, "pool sized", "restart")
+    with_cells = _restart.Freshness(cells=("In [1] `x = 1 + 1`",), settings=(), runtime=runtime)
+    assert "Move %repro_seed above them" in str(_restart.restart_refusal(with_cells))
+    same = _restart.Freshness(cells=(), settings=(setting,), runtime=runtime)
+    assert "with the settings a restart would give it now" in str(_restart.restart_refusal(same))
+    nbrepro.seed(1, threads=2)  # asks for thread variables the runtime was not started with
+    assert _restart.restart_refusal(same) is None
+    assert _restart.restart_refusal(_restart.Freshness((), (setting,), None)) is None

@@ -5,6 +5,9 @@ notebook it measures, R times and interleaved (so a slow spell hits every row al
 
 - plain: N back-to-back ``nbclient.NotebookClient(nb).execute()`` calls, the sum of their
   wall times (each includes starting and stopping its kernel);
+- plain, immediate: the same with ``shutdown_kernel="immediate"``, as nbrepro stops its
+  kernels (nbclient's default graceful shutdown waits for the kernel to exit by itself), so
+  that the overhead of what nbrepro adds is seen apart from that saving;
 - kernel start: starting a kernel until it answers ``kernel_info`` (jupyter_client alone);
 - verify: ``nbrepro._verify.verify([nb], runs=N, jobs=1)``, wall time, and its overhead per
   run over plain (target: within 1 s plus one kernel start per run);
@@ -39,7 +42,7 @@ DEFAULT_NOTEBOOKS = [
 ]
 
 
-def plain_runs(path: Path, runs: int) -> float:
+def plain_runs(path: Path, runs: int, shutdown: str = "graceful") -> float:
     """Sum of ``runs`` plain nbclient executions of ``path``, in seconds."""
     notebook = nbformat.read(path, as_version=4)
     total = 0.0
@@ -48,6 +51,7 @@ def plain_runs(path: Path, runs: int) -> float:
         NotebookClient(
             copy.deepcopy(notebook),
             kernel_name="python3",
+            shutdown_kernel=shutdown,
             resources={"metadata": {"path": str(path.parent)}},
         ).execute()
         total += time.perf_counter() - started
@@ -96,22 +100,28 @@ def main() -> None:
     kernel_start()  # warm the disk cache: the first start reads everything from disk
     rows = []
     for path in args.notebooks:
-        samples: dict[str, list[float]] = {"plain": [], "start": [], "j1": [], "j2": []}
+        samples: dict[str, list[float]] = {
+            "plain": [], "immediate": [], "start": [], "j1": [], "j2": []
+        }  # fmt: skip
         for _ in range(args.repeat):
             samples["plain"].append(plain_runs(path, args.runs))
+            samples["immediate"].append(plain_runs(path, args.runs, "immediate"))
             samples["start"].append(kernel_start())
             samples["j1"].append(verify_time(path, args.runs, 1))
             samples["j2"].append(verify_time(path, args.runs, 2))
         median = {name: statistics.median(values) for name, values in samples.items()}
         overhead = (median["j1"] - median["plain"]) / args.runs
+        added = (median["j1"] - median["immediate"]) / args.runs
         target = 1.0 + median["start"]
         rows.append(
             (
                 path.name,
                 f"{median['plain']:.2f}",
+                f"{median['immediate']:.2f}",
                 f"{median['start']:.2f}",
                 f"{median['j1']:.2f}",
                 f"{overhead:+.2f} ({'met' if overhead <= target else 'MISSED'}: <= {target:.2f})",
+                f"{added:+.2f}",
                 f"{median['j2']:.2f}",
                 f"{median['j1'] / median['j2']:.2f}x",
             )
@@ -120,9 +130,11 @@ def main() -> None:
     header = (
         "notebook",
         f"plain x{args.runs} (s)",
+        "plain, immediate (s)",
         "kernel start (s)",
         "verify j1 (s)",
-        "overhead/run (s)",
+        "overhead/run vs plain (s)",
+        "vs immediate (s)",
         "verify j2 (s)",
         "j2 speed-up",
     )

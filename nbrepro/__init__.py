@@ -22,6 +22,9 @@ from nbrepro._api import (
     audit,
     capture_state,
     derive_seed,
+    environment,
+    export,
+    fingerprint,
     reset,
     restore_state,
     rng,
@@ -40,7 +43,9 @@ from nbrepro.errors import (
     MissingDependencyError,
     NbreproError,
     NoSeedError,
+    NotebookNotFoundError,
     NotInIPythonError,
+    RecordError,
     StateMismatchError,
 )
 
@@ -57,6 +62,8 @@ __all__ = [
     "NbreproError",
     "NoSeedError",
     "NotInIPythonError",
+    "NotebookNotFoundError",
+    "RecordError",
     "RNGState",
     "Severity",
     "StateMismatchError",
@@ -66,6 +73,9 @@ __all__ = [
     "capture_state",
     "dataloader_generator",
     "derive_seed",
+    "environment",
+    "export",
+    "fingerprint",
     "load_ipython_extension",
     "reset",
     "restore_state",
@@ -91,8 +101,10 @@ def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext nbrepro``: remove every hook and magic, undo every setting."""
     from nbrepro._cell_hooks import unregister
 
+    from nbrepro._magics import ReproMagics
+
     unregister(ipython)
-    for kind in ("line",):
-        for name in ("repro_seed", "repro_status", "repro_restart"):
+    for kind, names in ReproMagics.magics.items():
+        for name in names:
             ipython.magics_manager.magics[kind].pop(name, None)
     reset()

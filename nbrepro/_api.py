@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 from nbrepro import _audit
@@ -138,6 +140,59 @@ def restore_state(state: RNGState) -> None:
             process has not imported or more unseeded generators than it has created.
     """
     session().restore(state)
+
+
+def environment() -> dict[str, Any]:
+    """Python, OS, CPU, GPU(s), CUDA/cuDNN, package versions, process-start settings.
+
+    Environment variables enter by allowlist only (``env_vars``); secret-looking values are
+    redacted. Imports no framework: GPU facts come from torch/TensorFlow only if imported.
+    """
+    from nbrepro._environment import environment as machine
+
+    return machine()
+
+
+def fingerprint(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> dict[str, Any]:
+    """Fingerprint data files and folders, and record them for the notebook's record.
+
+    Each file is read once (SHA-256, files in parallel); a cache keyed by size, mtime and
+    inode makes an unchanged re-check near-instant. When the data differs from what this
+    session or the notebook's embedded record saw, ``audit()`` reports NBR601 naming what
+    changed (files added, removed, edited).
+
+    Raises:
+        InvalidOptionError: a path that does not exist; nothing is recorded.
+    """
+    from nbrepro._export import record_data
+
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    names = [os.fspath(p) for p in paths]
+    record_data(session(), names, _namespace())
+    return {name: session().data[name] for name in names}
+
+
+def fingerprint_summary(fingerprints: dict[str, Any]) -> list[tuple[str, str]]:
+    """One line per fingerprint: what it covers and its digest prefix."""
+    return [
+        (
+            path,
+            f"{fp['files']} files, {fp['size']:,} bytes, sha256 {fp['sha256'][:12]}"
+            if fp["kind"] == "dir"
+            else f"{fp['size']:,} bytes, sha256 {fp['sha256'][:12]}",
+        )
+        for path, fp in fingerprints.items()
+    ]
+
+
+def export(
+    target: str | None = None, *, source: str | None = None, overwrite: bool = False
+) -> Any:
+    """Write the running notebook with its record embedded; see ``%repro_export``."""
+    from nbrepro._export import export as write
+
+    return write(session(), _namespace() or {}, target, source=source, overwrite=overwrite)
 
 
 def reset() -> None:

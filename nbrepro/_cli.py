@@ -158,13 +158,8 @@ def missing_dependency() -> MissingDependencyError | None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from nbrepro._execute import (
-        CellError,
-        check_writable,
-        execute,
-        read_notebook,
-        write_notebook,
-    )
+    from nbrepro._execute import CellError, CellRef, execute
+    from nbrepro._notebook_file import check_writable, read_notebook, write_notebook
 
     source: Path = args.notebook
     show = _progress(args.quiet)
@@ -176,7 +171,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"nbrepro run: {error}", file=sys.stderr)
         return EXIT_ERROR
 
-    def on_cell(cell: object, seconds: float) -> None:
+    def on_cell(cell: CellRef, seconds: float) -> None:
         show(f"{source}: {cell} done in {seconds:.1f} s")
 
     def on_preamble(printed: str) -> None:
@@ -219,14 +214,13 @@ def _run(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from nbrepro._verify import Outcome, outcome, verify
 
-    show = _progress(args.quiet)
     verifications = verify(
         args.notebooks,
         runs=args.runs,
         jobs=args.jobs,
         timeout=args.timeout,
         kernel_name=args.kernel,
-        progress=None if args.quiet else show,
+        progress=_progress(args.quiet),
     )
     for verification in verifications:
         print(verification.report())

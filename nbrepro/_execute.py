@@ -2,9 +2,9 @@
 
 Three things set this apart from a plain nbclient run:
 
-- The kernel starts with the process-start settings already in its environment:
-  ``PYTHONHASHSEED`` (str hash order), and ``CUBLAS_WORKSPACE_CONFIG`` where the installed torch
-  still needs it. Neither can take effect once the kernel runs.
+- The kernel starts with the process-start settings already in its environment, the ones
+  ``%repro_restart`` uses: ``PYTHONHASHSEED`` (str hash order), and ``CUBLAS_WORKSPACE_CONFIG``
+  where the installed torch still needs it. Neither can take effect once the kernel runs.
 - Every ``execute_request`` carries the cell's id in ``metadata["cellId"]``, as JupyterLab,
   Notebook 7 and VS Code send it, so ``--per-cell`` seeds are the ones the notebook gets in
   those front ends. nbclient sends no id; cells without one (nbformat < 4.5) fall back to
@@ -15,8 +15,6 @@ Three things set this apart from a plain nbclient run:
 Errors raised here::
 
     NbreproError
-    ├── NotebookFileError   (OSError)      a notebook that cannot be read or is not a notebook,
-    │                                      an output path that cannot be written
     ├── KernelError         (RuntimeError) the kernel did not start, or the preamble failed
     └── CellError           (RuntimeError) a cell raised, timed out, or killed the kernel
 """
@@ -25,18 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import os
 import queue
-import secrets
+import tempfile
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
-import nbformat
 from jupyter_client.kernelspec import NoSuchKernel
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.session import Session
@@ -44,24 +39,14 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 
-from nbrepro._backends.torch import CUBLAS_VALUE, CUBLAS_VARIABLE, needs_cublas_variable
 from nbrepro._config import validate_seed
-from nbrepro._process_settings import HASH_SEED_VALUE, HASH_SEED_VARIABLE
+from nbrepro._restart import process_start_settings
 from nbrepro.errors import NbreproError
 
 T = TypeVar("T")
 
 #: Called after each code cell: the cell, and the seconds it took.
 CellCallback = Callable[["CellRef", float], None]
-
-
-class NotebookFileError(NbreproError, OSError):
-    """A notebook that cannot be read or is not a notebook; an output that cannot be written."""
-
-    def __init__(self, path: Path, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem
 
 
 class KernelError(NbreproError, RuntimeError):
@@ -105,108 +90,19 @@ def _source(cell: Mapping[str, Any]) -> str:
     return "".join(source) if isinstance(source, list) else str(source)
 
 
-# -- files ---------------------------------------------------------------------------------
-
-
-def read_notebook(path: Path) -> NotebookNode:
-    """The notebook at ``path``, validated; :class:`NotebookFileError` says what is wrong."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise NotebookFileError(path, "no such file") from None
-    except IsADirectoryError:
-        raise NotebookFileError(path, "is a directory, not a notebook") from None
-    except UnicodeDecodeError as error:
-        raise NotebookFileError(path, f"not a notebook (not UTF-8 text: {error})") from None
-    except OSError as error:
-        raise NotebookFileError(path, f"cannot read it: {error.strerror}") from error
-    try:
-        json.loads(text)
-    except json.JSONDecodeError as error:
-        raise NotebookFileError(path, f"not a notebook: corrupt JSON ({error})") from None
-    try:
-        # nbformat is untyped; validation errors are captured here and raised just below.
-        notebook: NotebookNode = nbformat.reads(  # type: ignore[no-untyped-call]
-            text, as_version=4, capture_validation_error={}
-        )
-        nbformat.validate(notebook)
-    except Exception as error:  # nbformat raises ValidationError, NBFormatError, AttributeError
-        message = getattr(error, "message", None) or str(error)
-        summary = message.strip().splitlines()[0] if message.strip() else type(error).__name__
-        if len(summary) > 200:
-            summary = summary[:199] + "…"
-        raise NotebookFileError(path, f"not a valid Jupyter notebook: {summary}") from None
-    return notebook
-
-
-def check_writable(path: Path) -> None:
-    """Raise :class:`NotebookFileError` unless a notebook can be written to ``path``.
-
-    Checked by creating (and removing) a file next to it, which answers for permissions,
-    read-only file systems and missing folders alike, before any time is spent executing.
-    """
-    if path.is_dir():
-        raise NotebookFileError(path, "is a directory; give a notebook file name")
-    fd, temp = _create_temp(path)
-    os.close(fd)
-    temp.unlink()
-
-
-def write_notebook(notebook: NotebookNode, path: Path) -> None:
-    """Write ``notebook`` to ``path`` atomically: all of it or, on any failure, nothing.
-
-    The text goes to a temporary file in the same folder, which then replaces ``path``
-    (``os.replace`` is atomic within a file system); a failure removes the temporary file.
-    """
-    data = nbformat.writes(notebook).encode("utf-8")  # type: ignore[no-untyped-call]
-    fd, temp = _create_temp(path)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        if path.exists():
-            os.chmod(temp, path.stat().st_mode & 0o7777)
-        os.replace(temp, path)
-    except BaseException as error:
-        temp.unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise NotebookFileError(path, f"cannot write it: {error.strerror}") from error
-        raise
-
-
-def _create_temp(path: Path) -> tuple[int, Path]:
-    # os.open with mode 0o666 lets the umask decide permissions, as for any new file
-    # (tempfile.mkstemp would make an owner-only notebook).
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.nbrepro-tmp")
-    try:
-        return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temp
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise NotebookFileError(path, f"cannot write there: {reason}") from None
-
-
-# -- the kernel ----------------------------------------------------------------------------
-
-
 def kernel_environment(
     base: Mapping[str, str] | None = None, notebook_path: Path | None = None
 ) -> dict[str, str]:
     """The environment a fresh kernel starts with: ``base`` plus the process-start settings.
 
-    ``PYTHONHASHSEED`` is fixed; ``CUBLAS_WORKSPACE_CONFIG`` is added (unless already set)
-    when the installed torch is older than 2.10 (its version is read from the package
-    metadata: importing torch here would cost seconds). ``JPY_SESSION_NAME`` carries the
-    notebook's path, as jupyter_server sets it, for code that asks which notebook runs.
+    The settings are those ``%repro_restart`` starts a kernel with
+    (:func:`nbrepro._restart.process_start_settings`): ``PYTHONHASHSEED`` fixed, and
+    ``CUBLAS_WORKSPACE_CONFIG`` where the installed torch is older than 2.10.
+    ``JPY_SESSION_NAME`` carries the notebook's path, as jupyter_server sets it, for code that
+    asks which notebook runs.
     """
     environment = dict(os.environ if base is None else base)
-    environment[HASH_SEED_VARIABLE] = HASH_SEED_VALUE
-    try:
-        torch_version: str | None = metadata.version("torch")
-    except metadata.PackageNotFoundError:
-        torch_version = None
-    if torch_version is not None and needs_cublas_variable(torch_version):
-        environment.setdefault(CUBLAS_VARIABLE, CUBLAS_VALUE)
+    environment.update(process_start_settings(None))
     if notebook_path is not None:
         environment["JPY_SESSION_NAME"] = str(notebook_path.resolve())
     return environment
@@ -290,48 +186,78 @@ async def execute_async(
         shutdown_kernel="immediate",
         resources={"metadata": {"path": str(path.resolve().parent)}},
     )
-    code = preamble(seed, deterministic)
+    environment = kernel_environment(notebook_path=path)
     setup_done = False
-    try:
-        async with client.async_setup_kernel(env=kernel_environment(notebook_path=path)):
-            setup_done = True
-            kc: Any = client.kc  # the async client class; typed as its base in nbclient
-            session = kc.session
-            reply = await client.async_wait_for_reply(await _maybe_await(kc.kernel_info()))
-            if reply is not None and "language_info" in reply["content"]:
-                notebook.metadata["language_info"] = reply["content"]["language_info"]
-            if code is not None:
-                printed = await _run_preamble(client, code)
-                if on_preamble is not None:
-                    on_preamble(printed)
-            for index, cell in enumerate(notebook.cells):
-                if cell.cell_type != "code" or not _source(cell).strip():
-                    continue
-                ref = CellRef.of(notebook, index)
-                session.cell_id = cell.get("id")
-                cell_started = time.perf_counter()
-                try:
-                    await client.async_execute_cell(
-                        cell, index, execution_count=client.code_cells_executed + 1
-                    )
-                except CellExecutionError as error:
-                    raise CellError(ref, f"raised {error.ename}: {error.evalue}") from None
-                except CellTimeoutError:
-                    raise CellError(ref, f"did not finish within the {timeout} s timeout") from None
-                except DeadKernelError:
-                    raise CellError(ref, "killed the kernel (it died while the cell ran)") from None
-                finally:
-                    session.cell_id = None
-                if on_cell is not None:
-                    on_cell(ref, time.perf_counter() - cell_started)
-            client.set_widgets_metadata()
-    except NoSuchKernel as error:
-        raise KernelError(f"no Jupyter kernel named {error.name!r} is installed") from None
-    except (RuntimeError, TimeoutError, OSError) as error:
-        if setup_done or isinstance(error, NbreproError):
-            raise
-        raise KernelError(f"the kernel did not start: {error}") from error
+    # What the kernel process itself writes (start-up warnings, a crash) is kept out of the
+    # caller's terminal, and shown only when the kernel fails.
+    with tempfile.TemporaryFile() as kernel_log:
+        try:
+            async with client.async_setup_kernel(
+                env=environment, stdout=kernel_log, stderr=kernel_log
+            ):
+                setup_done = True
+                kc: Any = client.kc  # the async client class; typed as its base in nbclient
+                reply = await client.async_wait_for_reply(await _maybe_await(kc.kernel_info()))
+                if reply is not None and "language_info" in reply["content"]:
+                    notebook.metadata["language_info"] = reply["content"]["language_info"]
+                code = preamble(seed, deterministic)
+                if code is not None:
+                    printed = await _run_preamble(client, code)
+                    if on_preamble is not None:
+                        on_preamble(printed)
+                await _run_cells(client, notebook, timeout, on_cell, kernel_log)
+                client.set_widgets_metadata()
+        except NoSuchKernel as error:
+            raise KernelError(f"no Jupyter kernel named {error.name!r} is installed") from None
+        except KernelError as error:
+            raise KernelError(f"{error}{_tail(kernel_log)}") from None
+        except (RuntimeError, TimeoutError, OSError) as error:
+            if isinstance(error, NbreproError):
+                raise
+            what = "failed" if setup_done else "did not start"
+            raise KernelError(f"the kernel {what}: {error}{_tail(kernel_log)}") from error
     return Execution(notebook, time.perf_counter() - started)
+
+
+async def _run_cells(
+    client: NotebookClient,
+    notebook: NotebookNode,
+    timeout: int | None,
+    on_cell: CellCallback | None,
+    kernel_log: IO[bytes],
+) -> None:
+    """Execute every code cell in order, each request carrying the cell's id."""
+    session: Any = client.kc.session  # type: ignore[union-attr]  # set up by now
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code" or not _source(cell).strip():
+            continue
+        ref = CellRef.of(notebook, index)
+        session.cell_id = cell.get("id")
+        started = time.perf_counter()
+        try:
+            await client.async_execute_cell(
+                cell, index, execution_count=client.code_cells_executed + 1
+            )
+        except CellExecutionError as error:
+            raise CellError(ref, f"raised {error.ename}: {error.evalue}") from None
+        except CellTimeoutError:
+            raise CellError(ref, f"did not finish within the {timeout} s timeout") from None
+        except DeadKernelError:
+            problem = "killed the kernel (it died while the cell ran)"
+            raise CellError(ref, problem + _tail(kernel_log)) from None
+        finally:
+            session.cell_id = None
+        if on_cell is not None:
+            on_cell(ref, time.perf_counter() - started)
+
+
+def _tail(kernel_log: IO[bytes], lines: int = 12) -> str:
+    """The end of what the kernel process wrote, indented, for an error message."""
+    kernel_log.seek(0)
+    written = kernel_log.read().decode(errors="replace").strip().splitlines()[-lines:]
+    if not written:
+        return ""
+    return "\n  the kernel process wrote:\n" + "\n".join(f"    {line}" for line in written)
 
 
 def execute(notebook: NotebookNode, **options: Any) -> Execution:

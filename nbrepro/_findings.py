@@ -61,6 +61,8 @@ UNSORTED_LISTING = "NBR403"
 # 5xx: data-loading workers
 DATALOADER_WORKERS_UNSEEDED = "NBR501"
 TF_DATA_NONDETERMINISTIC = "NBR502"
+# 6xx: drift outside the code
+DATA_CHANGED = "NBR601"
 
 
 def restart_fix(settings: dict[str, str]) -> str:

@@ -13,6 +13,7 @@ from nbrepro.errors import (
     CannotRestartError,
     InvalidOptionError,
     InvalidSeedError,
+    NbreproError,
     NotInIPythonError,
 )
 
@@ -120,3 +121,50 @@ class ReproMagics(Magics):
         if line.strip():
             raise UsageError(f"%repro_status takes no arguments, got {line.strip()!r}")
         display(status_panel())
+
+    @magic_arguments()
+    @argument("paths", nargs="+", metavar="PATH", help="data files or folders to fingerprint")
+    @line_magic
+    def repro_data(self, line: str) -> None:
+        """Fingerprint data files and folders into the record; warn when they changed.
+
+        Compared with this session's earlier fingerprints and with the record embedded in the
+        notebook (where the notebook can be located). Unchanged data is re-checked from a
+        cache keyed by size and modification time.
+        """
+        args = parse_argstring(self.repro_data, line)
+        try:
+            changed = _api.fingerprint(args.paths)
+        except InvalidOptionError as error:
+            raise UsageError(f"%repro_data: {error}") from error
+        for path, print_ in _api.fingerprint_summary(changed):
+            print(f"nbrepro: {path}: {print_}")
+        for finding in [f for f in _api.audit() if f.code == "NBR601"]:
+            print(finding)
+
+    @magic_arguments()
+    @argument("target", nargs="?", default=None, metavar="PATH",
+              help="where to write; default: <notebook>.repro.ipynb beside the notebook")
+    @argument("--source", metavar="NB", default=None,
+              help="the running notebook's file, where the kernel cannot tell")
+    @argument("--overwrite", action="store_true",
+              help="allow PATH to be the notebook itself")
+    @line_magic
+    def repro_export(self, line: str) -> None:
+        """Write the notebook (as last saved) with its reproducibility record embedded.
+
+        The record (``metadata["nbrepro"]``): seed and options, per-cell seeds, process-start
+        settings, environment, data fingerprints, findings; never secrets. Atomic; every cell
+        and output kept; the source notebook is only written with --overwrite.
+        """
+        args = parse_argstring(self.repro_export, line)
+        try:
+            exported = _api.export(args.target, source=args.source, overwrite=args.overwrite)
+        except NbreproError as error:  # no notebook found, target refused, unwritable
+            raise UsageError(f"%repro_export: {error}") from error
+        record = exported.record
+        print(
+            f"nbrepro: wrote {exported.target} from {exported.source} (seed {record['seed']}, "
+            f"{len(record['findings'])} findings). It holds the notebook as last saved: save "
+            "first to include the latest outputs."
+        )

@@ -108,6 +108,7 @@ class Freshness:
     #: findings about settings only a new process can change (NBR101, NBR102, NBR103)
     settings: tuple[Finding, ...]
     runtime: Runtime | None  #: how nbrepro started this process, if it did
+    restartable: bool = True  #: in a kernel :func:`restart` can restart (not terminal IPython)
 
     @property
     def fresh(self) -> bool:
@@ -132,7 +133,12 @@ class Freshness:
             "%repro_restart, then run the notebook from the top (or %repro_seed --restart, "
             "which restarts by itself)"
         )
-        if on_colab() and not self.cells and _colab_cannot_fix(self.settings):
+        if not self.restartable:
+            fix = (
+                "start a new process with PYTHONHASHSEED=0 in its environment (there is no "
+                "kernel to restart here), then run the code from the top"
+            )
+        elif on_colab() and not self.cells and _colab_cannot_fix(self.settings):
             fix = (
                 "none on Colab, which cannot start a runtime with PYTHONHASHSEED set: keep "
                 "results independent of the iteration order of sets of str (sort them)"
@@ -174,7 +180,8 @@ def _runtime_of(pid: int) -> Runtime | None:
     # Keyed by pid: a forked child (a DataLoader worker) inherits the start environment, not
     # the restart. Cached: the start environment never changes, and status reads it often.
     text = start_environment().get(RUNTIME_VARIABLE)
-    if text is None and on_colab():
+    from_file = text is None and on_colab()
+    if from_file:
         text = _read_colab_record()
     try:
         record = json.loads(text) if text else None
@@ -188,9 +195,13 @@ def _runtime_of(pid: int) -> Runtime | None:
         restarted_pid = int(record["pid"])
     except (ValueError, KeyError, TypeError):
         return None  # not written by this nbrepro: ignore it
-    if on_colab() and restarted_pid != pid and _started_soon_after(runtime.started_at):
-        return runtime
-    return runtime if restarted_pid == pid else None
+    if from_file:
+        # Written by the process Colab's restart replaced: this one has a new pid, and
+        # started just after (a later manual restart of the runtime is not nbrepro's).
+        ours = restarted_pid != pid and _started_soon_after(runtime.started_at)
+    else:
+        ours = restarted_pid == pid  # an exec keeps the pid
+    return runtime if ours else None
 
 
 def check_freshness(shell: Any, findings: Sequence[Finding]) -> Freshness:
@@ -209,7 +220,13 @@ def check_freshness(shell: Any, findings: Sequence[Finding]) -> Freshness:
             if not setup_only(parsed[number]):
                 cells.append(f"In [{number}] `{_first_line(raw[number])}`")
     settings = tuple(f for f in findings if f.code in PROCESS_START_CODES)
-    return Freshness(cells=tuple(cells), settings=settings, runtime=current_runtime())
+    try:
+        _kernel(shell)
+    except CannotRestartError:
+        restartable = False
+    else:
+        restartable = True
+    return Freshness(tuple(cells), settings, current_runtime(), restartable)
 
 
 def setup_only(source: str) -> bool:
@@ -230,10 +247,9 @@ def restart_refusal(freshness: Freshness) -> str | None:
     """Why ``%repro_seed --restart`` must not restart now, or ``None`` when a restart helps.
 
     A runtime nbrepro started is restarted again by itself only when the session's
-    configuration asks for a
-    process-start setting it was not started with: otherwise the cells above ``%repro_seed``
-    (or a setting a restart cannot fix) would make the next run not fresh either, and every
-    "Run All" would restart the kernel again.
+    configuration asks for a process-start setting it was not started with: otherwise the
+    cells above ``%repro_seed`` (or a setting a restart cannot fix) would make the next run not
+    fresh either, and every "Run All" would restart the kernel again.
     """
     runtime = freshness.runtime
     if runtime is not None:
@@ -371,7 +387,8 @@ class _PendingRestart:
         self.send_abort_reply = getattr(kernel, "_send_abort_reply", None)
         if self.send_abort_reply is not None:
             kernel._send_abort_reply = self._send_abort_reply
-        kernel.io_loop.call_later(_POLL_SECONDS, self._poll)
+        # add_callback, unlike call_later, may be called from another thread (a subshell's).
+        kernel.io_loop.add_callback(self._poll)
 
     def _keep_aborting(self, change: dict[str, Any]) -> None:
         if not change["new"]:
@@ -425,13 +442,10 @@ def _kernel(shell: Any) -> Any:
     kernel = getattr(shell, "kernel", None)
     if kernel is None or getattr(kernel, "io_loop", None) is None:
         where = "plain Python" if shell is None else "terminal IPython"
-        raise CannotRestartError(
-            f"restarting needs a Jupyter kernel to restart, and this is {where}: {how}"
-        )
+        raise CannotRestartError(f"restarting needs a Jupyter kernel, and this is {where}: {how}")
     if type(kernel).__module__.startswith("ipykernel.inprocess"):
         raise CannotRestartError(
-            "this kernel runs inside its front end's process, which nbrepro cannot restart: "
-            + how
+            "this kernel runs inside its front end's process, which nbrepro cannot restart: " + how
         )
     if sys.platform == "win32":
         raise CannotRestartError(

@@ -70,6 +70,8 @@ class Session:
         self.cell_findings: dict[str, list[Finding]] = {}
         #: cells that drew from a global generator while no experiment seed was set
         self.draws_before_seed: list[str] = []
+        #: data fingerprints recorded by %repro_data / nbrepro.fingerprint(record=True)
+        self.data: dict[str, Any] = {}
         self.unseeded: list[UnseededDraw] = []
         self.cell_seeds: dict[str, int] = {}
         self.last_cell: CellSeed | None = None

@@ -19,14 +19,9 @@ from typing import TypeVar
 
 from nbformat import NotebookNode
 
-from nbrepro._execute import (
-    CellRef,
-    NotebookFileError,
-    execute_async,
-    read_notebook,
-    run_sync,
-)
+from nbrepro._execute import CellRef, execute_async, run_sync
 from nbrepro._normalize import normalize_cell
+from nbrepro._notebook_file import NotebookFileError, read_notebook
 from nbrepro.errors import NbreproError
 
 T = TypeVar("T")

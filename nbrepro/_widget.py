@@ -21,6 +21,7 @@ from nbrepro._session import session
 # Links to js/ in a checkout; the files themselves in a built wheel or sdist.
 _STATIC = Path(__file__).parent / "_static"
 
+# The widget every %repro_status shows a view of (shared_widget).
 _SHARED: StatusWidget | None = None
 
 

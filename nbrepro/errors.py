@@ -10,7 +10,9 @@ so callers may catch either::
     ├── NotInIPythonError         (RuntimeError) an IPython-only feature used outside IPython
     ├── CannotRestartError        (RuntimeError) no kernel nbrepro can restart (terminal, Windows)
     ├── MissingDependencyError    (ImportError)  an optional package is needed and not installed
-    └── StateMismatchError        (ValueError)   a captured RNG state does not fit this session
+    ├── StateMismatchError        (ValueError)   a captured RNG state does not fit this session
+    ├── RecordError               (ValueError)   a notebook's nbrepro record is corrupt/newer
+    └── NotebookNotFoundError     (LookupError)  the running notebook's file cannot be found
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ __all__ = [
     "NbreproError",
     "NoSeedError",
     "NotInIPythonError",
+    "NotebookNotFoundError",
+    "RecordError",
     "StateMismatchError",
 ]
 
@@ -70,3 +74,11 @@ class MissingDependencyError(NbreproError, ImportError):
 
 class StateMismatchError(NbreproError, ValueError):
     """A captured RNG state that cannot be restored into this session."""
+
+
+class RecordError(NbreproError, ValueError):
+    """A ``metadata["nbrepro"]`` record that is corrupt, foreign, or of a newer schema."""
+
+
+class NotebookNotFoundError(NbreproError, LookupError):
+    """The kernel cannot tell which notebook it runs; the message says what to pass."""

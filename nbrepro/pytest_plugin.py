@@ -71,7 +71,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> NotebookFile | None:
     """With ``--nbrepro``, each ``.ipynb`` file is collected as a notebook to verify."""
     if file_path.suffix == ".ipynb" and parent.config.getoption("nbrepro"):
-        return NotebookFile.from_parent(parent, path=file_path)  # type: ignore[no-any-return]
+        return NotebookFile.from_parent(parent, path=file_path)
     return None
 
 

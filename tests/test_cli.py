@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import random
@@ -20,6 +21,7 @@ from nbrepro import _execute
 from nbrepro._cli import main
 from nbrepro._execute import CellRef
 from nbrepro._normalize import normalize_outputs
+from nbrepro._notebook_file import write_notebook
 from nbrepro._verify import Divergence, Outcome, Verification, outcome
 
 NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
@@ -41,9 +43,15 @@ def nbrepro_command(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
-    """A folder holding copies of the test notebooks, so outputs land outside the repo."""
+    """A folder holding copies of the test notebooks, so outputs land outside the repo, and
+    two broken ones (made here: as files in tests/ they would break linters that read
+    notebooks)."""
     for notebook in NOTEBOOKS.glob("*.ipynb"):
         shutil.copy(notebook, tmp_path)
+    (tmp_path / "corrupt_json_exits_2.ipynb").write_text('{\n "cells": [\n  {"cell_type": "code"\n')
+    cell = {"cell_type": "code", "id": "x", "metadata": {}, "outputs": []}  # no "source"
+    invalid = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [cell]}
+    (tmp_path / "invalid_notebook_exits_2.ipynb").write_text(json.dumps(invalid))
     return tmp_path
 
 
@@ -220,7 +228,7 @@ def test_write_is_atomic_and_keeps_the_file_mode(tmp_path: Path) -> None:
     target.write_text("old")
     target.chmod(0o640)
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
-    _execute.write_notebook(notebook, target)
+    write_notebook(notebook, target)
     assert read(target).cells[0].source == "1 + 1"
     assert target.stat().st_mode & 0o777 == 0o640
     assert [p.name for p in tmp_path.iterdir()] == ["out.ipynb"]
@@ -264,10 +272,10 @@ def test_kernel_environment_fixes_process_start_settings(
 
     def version(name: str) -> str:
         if torch_version is None:
-            raise _execute.metadata.PackageNotFoundError(name)
+            raise importlib.metadata.PackageNotFoundError(name)
         return torch_version
 
-    monkeypatch.setattr(_execute.metadata, "version", version)
+    monkeypatch.setattr(importlib.metadata, "version", version)
     environment = _execute.kernel_environment({"PYTHONHASHSEED": "random", "HOME": "/h"})
     assert environment["PYTHONHASHSEED"] == "0"
     assert environment["HOME"] == "/h"
@@ -323,6 +331,27 @@ def test_verify_a_failing_cell_is_an_error(workdir: Path) -> None:
     assert "cell_error_fails_run.ipynb: error: run " in result.stdout
     assert "cell 2 (id raises)" in result.stdout
     assert result.stderr.count("nbrepro:") == 0  # -q: no progress
+
+
+@kernel
+def test_verify_a_kernel_death_is_an_error(workdir: Path) -> None:
+    """A cell that ends the kernel process: exit 2, the cell named."""
+    result = nbrepro_command("verify", "kernel_death_is_an_error.ipynb", "-q", cwd=workdir)
+    assert result.returncode == 2
+    assert "cell 2 (id dies) `import os` killed the kernel" in result.stdout
+
+
+def test_run_with_an_unknown_kernel_exits_2(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--kernel names a kernelspec that does not exist: exit 2 naming it, nothing written."""
+    status, _, err = nbrepro_main(
+        "run", "seeded_numpy_reproduces.ipynb", "--kernel", "no-such-kernel",
+        cwd=workdir, capsys=capsys, monkeypatch=monkeypatch,
+    )  # fmt: skip
+    assert status == 2
+    assert "no Jupyter kernel named 'no-such-kernel' is installed" in err
+    assert not (workdir / "seeded_numpy_reproduces.nbrepro.ipynb").exists()
 
 
 @kernel

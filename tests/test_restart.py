@@ -87,9 +87,7 @@ class Kernel:
             if kind == "stream":
                 self.stdout[parent] = self.stdout.get(parent, "") + content["text"]
             elif kind == "error":
-                self.stdout[parent] = self.stdout.get(parent, "") + "\n".join(
-                    content["traceback"]
-                )
+                self.stdout[parent] = self.stdout.get(parent, "") + "\n".join(content["traceback"])
             elif kind == "status" and content["execution_state"] == "idle":
                 self.idle.add(parent)
         return self.stdout.get(msg_id, "")
@@ -267,11 +265,11 @@ def terminal() -> Iterator[InteractiveShell]:
 
 def test_terminal_ipython_gets_a_clear_error(terminal: InteractiveShell) -> None:
     """No kernel to restart: a UsageError that says how to start a fresh process instead."""
-    with pytest.raises(UsageError, match="this is terminal IPython.*PYTHONHASHSEED=0 ipython"):
+    with pytest.raises(UsageError, match=r"this is terminal IPython.*PYTHONHASHSEED=0 ipython"):
         terminal.run_line_magic("repro_restart", "")
     with pytest.raises(UsageError, match="unrecognized arguments"):
         terminal.run_line_magic("repro_restart", "--now")
-    with pytest.raises(UsageError, match="%repro_seed: restarting needs a Jupyter kernel"):
+    with pytest.raises(UsageError, match="%repro_seed: restarting needs a Jupyter kernel, and"):
         terminal.run_line_magic("repro_seed", "1 --restart")
     assert nbrepro.status().seed is None  # nothing was applied
 
@@ -313,8 +311,11 @@ def test_freshness_names_the_cells_that_ran(terminal: InteractiveShell) -> None:
     start = terminal.execution_count - 4  # the shell is shared: earlier tests' cells come first
     freshness = _restart.check_freshness(terminal, nbrepro.status().findings)
     assert freshness.cells[-1] == f"In [{start + 1}] `x = random.random()`"
-    assert not any(cell.startswith((f"In [{start}]", f"In [{start + 2}]")) for cell in freshness.cells)
+    assert not any(
+        cell.startswith((f"In [{start}]", f"In [{start + 2}]")) for cell in freshness.cells
+    )
     assert not freshness.fresh
+    assert "there is no kernel to restart here" in str(freshness)
     one = _restart.Freshness(cells=freshness.cells[-1:], settings=(), runtime=None)
     assert f"not a fresh runtime: In [{start + 1}] `x = random.random()` ran before" in str(one)
     assert "fix: %repro_restart" in str(one)
@@ -350,7 +351,9 @@ def test_fresh_environment_starts_from_the_start_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Start environment + settings + record; settings of the last restart do not linger."""
-    previous = _restart.Runtime("%repro_restart", 0.0, {"PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "2"})
+    previous = _restart.Runtime(
+        "%repro_restart", 0.0, {"PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "2"}
+    )
     monkeypatch.setattr(_restart, "current_runtime", lambda: previous)
     monkeypatch.setattr(
         _restart,
@@ -378,3 +381,31 @@ def test_a_runtime_nbrepro_started_is_not_restarted_for_the_same_settings() -> N
     nbrepro.seed(1, threads=2)  # asks for thread variables the runtime was not started with
     assert _restart.restart_refusal(same) is None
     assert _restart.restart_refusal(_restart.Freshness((), (setting,), None)) is None
+
+
+def test_status_shows_the_runtime_nbrepro_started(run_fresh: Callable[..., list[str]]) -> None:
+    """A process that exec'd itself with the record (as a restart does) reports it."""
+    code = """
+        import json, os, sys
+        if "NBREPRO_RUNTIME" not in os.environ:
+            record = {"started_by": "%repro_restart", "started_at": 0, "pid": os.getpid(),
+                      "settings": {"PYTHONHASHSEED": "0"}}
+            os.execve(sys.executable, sys.orig_argv,
+                      {**os.environ, "PYTHONHASHSEED": "0", "NBREPRO_RUNTIME": json.dumps(record)})
+        import nbrepro
+        status = nbrepro.status()
+        print(status)
+        print(json.dumps(status.to_dict()["runtime"]))
+    """
+    (out,) = run_fresh(code)
+    *text, runtime = out.splitlines()
+    assert (
+        "  runtime: started by %repro_restart at 1970-01-01 00:00:00 UTC; "
+        "process-start settings in force: PYTHONHASHSEED=0"
+    ) in text
+    assert "NBR101" not in out
+    assert json.loads(runtime) == {
+        "started_by": "%repro_restart",
+        "started_at": 0.0,
+        "settings": {"PYTHONHASHSEED": "0"},
+    }

@@ -2,8 +2,9 @@
 
 A notebook seeds, trips findings and shows ``%repro_status``; the test runs it through
 JupyterLab's own "Run All", checks what the panel shows, that it follows a later cell, and that
-it stays readable in the dark theme. Screenshots: tests/artifacts/ (light and dark) and
-docs/status_widget.png (the README's).
+it stays readable in the dark theme. Screenshots: tests/artifacts/ (light and dark); the
+README's docs/status_widget.png is a copy of the light one, refreshed by hand (a test run must
+not modify tracked files).
 
 Needs the ``browser`` extra (jupyterlab, playwright), the ``widget`` extra and
 ``/usr/bin/chromium`` (``apt-get install chromium``); skips without them. Playwright is only
@@ -15,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -31,7 +31,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.kernel]
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
-DOCS_SCREENSHOT = ROOT / "docs" / "status_widget.png"
 CHROMIUM = Path("/usr/bin/chromium")
 # Keep Chromium from reaching out anywhere or needing a sandbox it cannot have as root.
 CHROMIUM_ARGS = [
@@ -221,8 +220,6 @@ def test_panel_shows_seed_and_findings_and_follows_cells(lab: str, page: Any) ->
 
     output = page.locator(".jp-OutputArea-output", has=status)
     shoot(output, ARTIFACTS / "status_widget.png")
-    DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
-    shutil.copyfile(ARTIFACTS / "status_widget.png", DOCS_SCREENSHOT)
     assert status.evaluate(TEXT_LUMINANCE) < 0.35  # dark text on the light theme
 
     page.evaluate(

@@ -1,0 +1,147 @@
+"""``nbrepro.environment()``: what a run depended on besides its code and data.
+
+Python, OS, CPU, GPUs, CUDA/cuDNN, the versions of the packages that matter, and the
+process-start settings. Environment variables enter only through :data:`ENV_ALLOWLIST`, and
+every value is passed through the secret redactor: nothing secret reaches a notebook.
+Nothing here imports a framework: GPU facts come from torch / TensorFlow only when the user
+already imported them, else from ``nvidia-smi`` when it exists.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from typing import Any
+
+from nbrepro._process_settings import start_value
+from nbrepro._redact import redact_tree
+
+#: Variables that change what a run computes. Read as the process started; nothing else
+#: from the environment is ever recorded.
+ENV_ALLOWLIST = (
+    "PYTHONHASHSEED",
+    "CUBLAS_WORKSPACE_CONFIG",
+    "CUDA_VISIBLE_DEVICES",
+    "CUDA_LAUNCH_BLOCKING",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "OPENBLAS_CORETYPE",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+    "TF_DETERMINISTIC_OPS",
+    "TF_CUDNN_DETERMINISTIC",
+    "TF_ENABLE_ONEDNN_OPTS",
+    "KERAS_BACKEND",
+    "XLA_FLAGS",
+    "JAX_ENABLE_X64",
+    "JAX_PLATFORMS",
+    "TORCHINDUCTOR_DETERMINISTIC",
+)
+
+#: Distributions always looked up, whether or not they are imported.
+_RELEVANT = (
+    "nbrepro", "numpy", "scipy", "pandas", "scikit-learn", "torch", "torchvision",
+    "torchaudio", "lightning", "tensorflow", "tensorflow-cpu", "keras", "jax", "jaxlib",
+    "transformers", "datasets", "xgboost", "lightgbm", "ipython", "ipykernel",
+)  # fmt: skip
+
+
+def env_vars() -> dict[str, str | None]:
+    """The allowlisted variables as this process started with them (unset: ``None``)."""
+    return {name: start_value(name) for name in ENV_ALLOWLIST}
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _packages() -> dict[str, str]:
+    from importlib import metadata
+
+    names = set(_RELEVANT)
+    # Plus the distributions of every top-level module the process has imported.
+    try:
+        providers = metadata.packages_distributions()
+    except Exception:  # a broken installed distribution must not break the record
+        providers = {}
+    for module in list(sys.modules):
+        if "." not in module and not module.startswith("_"):
+            names.update(providers.get(module, ()))
+    versions = {}
+    for name in sorted(names, key=str.lower):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _gpus() -> dict[str, Any]:
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        return {
+            "source": "torch",
+            "devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+            "cuda": torch.version.cuda,
+            "cudnn": torch.backends.cudnn.version(),
+        }
+    tensorflow = sys.modules.get("tensorflow")
+    if tensorflow is not None:
+        devices = tensorflow.config.list_physical_devices("GPU")
+        if devices:
+            build = tensorflow.sysconfig.get_build_info()
+            return {
+                "source": "tensorflow",
+                "devices": [d.name for d in devices],
+                "cuda": build.get("cuda_version"),
+                "cudnn": build.get("cudnn_version"),
+            }
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return {"source": None, "devices": []}
+    try:
+        out = subprocess.run(
+            [smi, "--query-gpu=name,driver_version", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return {"source": "nvidia-smi", "devices": [], "error": "nvidia-smi failed"}
+    rows = [line.split(",") for line in out.splitlines() if line.strip()]
+    return {
+        "source": "nvidia-smi",
+        "devices": [row[0].strip() for row in rows],
+        "driver": rows[0][1].strip() if rows and len(rows[0]) > 1 else None,
+    }
+
+
+def environment() -> dict[str, Any]:
+    """Python, OS, CPU, GPU(s), CUDA/cuDNN, package versions and process-start settings.
+
+    A plain dict that goes into the record as ``environment`` (``env_vars`` holds the
+    allowlisted variables). Secret-looking values are redacted.
+    """
+    return redact_tree(
+        {
+            "python": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "platform": platform.platform(),
+            "machine": platform.machine(),
+            "cpu": _cpu_model(),
+            "cpu_count": os.cpu_count(),
+            "hash_randomization": bool(sys.flags.hash_randomization),
+            "gpu": _gpus(),
+            "packages": _packages(),
+            "env_vars": env_vars(),
+        }
+    )

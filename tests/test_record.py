@@ -1,0 +1,241 @@
+"""The reproducibility record: environment, secrets, data fingerprints, export from a kernel."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+import nbrepro
+from nbrepro._fingerprint import drift, fingerprint
+from nbrepro._record import SCHEMA, build_record, embed, read_record
+from nbrepro._redact import redact
+from nbrepro._session import session
+
+SECRETS = {
+    "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "HF_TOKEN": "hf_FakeTokenForTests1234567890abcdefXYZ",
+    "WANDB_API_KEY": "0123456789abcdef0123456789abcdef01234567",
+}
+# A token-like value inside an allowlisted variable: the record keeps the variable, not it.
+LEAKY_FLAGS = "--xla_dump_to=/tmp/x --auth_token=sk-live-AbCdEf1234567890GhIjKlMnOp"
+
+
+@pytest.mark.parametrize("secret", [*SECRETS.values(), "sk-live-AbCdEf1234567890GhIjKlMnOp"])
+def test_redact_hides_token_shapes(secret: str) -> None:
+    """Known credential shapes are replaced wherever they appear in a string."""
+    assert secret not in redact(f"value={secret}; other text")
+
+
+@pytest.mark.parametrize(
+    "kept",
+    [
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "f47ac10b-58cc-4372-a567-0e02b2c3d479",
+        "/home/ada/data/images_2024/train",
+        "Linux-6.1.0-x86_64-with-glibc2.36",
+        "2.13.0+cpu",
+    ],
+)
+def test_redact_keeps_digests_ids_paths_versions(kept: str) -> None:
+    """Digests, cell ids, paths and versions are not mistaken for secrets."""
+    assert redact(kept) == kept
+
+
+def test_environment_records_only_allowlisted_variables() -> None:
+    """environment() holds python, platform, packages and allowlisted variables only."""
+    facts = nbrepro.environment()
+    assert facts["python"] and facts["platform"] and facts["cpu_count"]
+    assert "nbrepro" in facts["packages"]
+    assert set(facts["env_vars"]) <= set(
+        __import__("nbrepro._environment")._environment.ENV_ALLOWLIST
+    )
+    assert "PATH" not in json.dumps(facts["env_vars"])
+
+
+def make_data(folder: Path, files: int) -> None:
+    """``files`` small files in ``folder``."""
+    folder.mkdir(exist_ok=True)
+    for index in range(files):
+        (folder / f"img_{index:04d}.bin").write_bytes(os.urandom(64) + bytes([index % 256]))
+
+
+def test_fingerprint_of_files_and_folders_and_drift(tmp_path: Path, monkeypatch) -> None:
+    """A folder's drift names added, removed and changed files; a file's, its size."""
+    monkeypatch.setenv("NBREPRO_CACHE_DIR", str(tmp_path / "cache"))
+    data = tmp_path / "images"
+    make_data(data, 5)
+    single = tmp_path / "labels.csv"
+    single.write_text("a,b\n")
+    before = fingerprint([str(data), str(single)])
+    assert before[str(data)]["files"] == 5 and before[str(single)]["kind"] == "file"
+    assert fingerprint([str(data), str(single)]) == before  # stable, and served from cache
+    (data / "img_0000.bin").unlink()
+    (data / "img_0001.bin").write_bytes(b"edited")
+    make_data(data / "more", 3)
+    single.write_text("a,b\n1,2\n")
+    lines = drift(before, fingerprint([str(data), str(single)]))
+    assert "3 added (more/img_0000.bin" in lines[0]
+    assert "1 removed (img_0000.bin)" in lines[0] and "1 changed (img_0001.bin)" in lines[0]
+    assert lines[1].endswith("contents changed (4 -> 8 bytes)")
+
+
+def test_cache_is_keyed_by_size_and_mtime(tmp_path: Path, monkeypatch) -> None:
+    """An edit that keeps the size but changes mtime is noticed (no stale cache hit)."""
+    monkeypatch.setenv("NBREPRO_CACHE_DIR", str(tmp_path / "cache"))
+    target = tmp_path / "weights.bin"
+    target.write_bytes(b"aaaa")
+    first = fingerprint([str(target)])[str(target)]["sha256"]
+    time.sleep(0.01)
+    target.write_bytes(b"bbbb")
+    assert fingerprint([str(target)])[str(target)]["sha256"] != first
+
+
+def test_missing_data_path_is_refused_and_records_nothing(tmp_path: Path) -> None:
+    """A path that does not exist raises naming it; the session's data is unchanged."""
+    with pytest.raises(nbrepro.InvalidOptionError, match="no-such-folder"):
+        nbrepro.fingerprint([str(tmp_path / "no-such-folder")])
+    assert session().data == {}
+
+
+def test_record_round_trips_through_nbformat(tmp_path: Path) -> None:
+    """The record survives writing and reading the notebook, and reads back valid."""
+    nbrepro.seed(42, deterministic=True)
+    notebook = new_notebook(cells=[new_code_cell("1")])
+    embed(notebook, build_record(session()))
+    path = tmp_path / "n.ipynb"
+    nbformat.write(notebook, path)
+    record = read_record(nbformat.read(path, as_version=4))
+    assert record is not None
+    assert (record["schema"], record["seed"], record["deterministic"]) == (SCHEMA, 42, "warn")
+    for key in (
+        "seed_source",
+        "per_cell",
+        "threads",
+        "cell_seeds",
+        "env_vars",
+        "environment",
+        "data",
+        "findings",
+        "nbrepro_version",
+    ):
+        assert key in record
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("a string", "not an nbrepro record"),
+        ({"author": "someone else"}, 'no integer "schema"'),
+        ({"schema": 99}, "schema 99, newer"),
+        ({"schema": 1}, 'lacks "seed"'),
+        ({"schema": 1, "seed": "forty-two"}, "not the expected type"),
+    ],
+)
+def test_bad_records_are_named(value: object, problem: str) -> None:
+    """Corrupt, foreign and newer records raise RecordError saying what is wrong."""
+    notebook = new_notebook()
+    notebook.metadata["nbrepro"] = value
+    with pytest.raises(nbrepro.RecordError, match=problem):
+        read_record(notebook, "n.ipynb")
+
+
+@pytest.mark.kernel
+def test_export_from_a_live_kernel_keeps_cells_and_no_secrets(tmp_path: Path) -> None:
+    """%repro_export in a real kernel finds its notebook, embeds the record, leaks nothing."""
+    from nbclient import NotebookClient
+
+    data = tmp_path / "data"
+    make_data(data, 4)
+    saved = new_code_cell(
+        "print('saved output')",
+        outputs=[new_output("stream", name="stdout", text="saved output\n")],
+    )
+    cells = [
+        saved,
+        new_code_cell("%load_ext nbrepro"),
+        new_code_cell("%repro_seed 42 --per-cell"),
+        new_code_cell("import random\nx = random.random()"),
+        new_code_cell("%repro_data data"),
+        new_code_cell("%repro_export"),
+    ]
+    notebook = new_notebook(
+        cells=cells,
+        metadata={
+            "kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}
+        },
+    )
+    path = tmp_path / "analysis.ipynb"
+    nbformat.write(notebook, path)
+    env = {
+        **os.environ,
+        **SECRETS,
+        "XLA_FLAGS": LEAKY_FLAGS,
+        "JPY_SESSION_NAME": str(path),
+        "NBREPRO_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    NotebookClient(
+        nbformat.read(path, as_version=4),
+        timeout=120,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute(env=env)
+
+    written = tmp_path / "analysis.repro.ipynb"
+    text = written.read_text()
+    for secret in [*SECRETS.values(), "sk-live-AbCdEf1234567890GhIjKlMnOp"]:
+        assert secret not in text
+    exported = nbformat.read(written, as_version=4)
+    assert [c.source for c in exported.cells] == [c.source for c in cells]
+    assert exported.cells[0].outputs[0]["text"] == "saved output\n"
+    record = read_record(exported)
+    assert record is not None and record["seed"] == 42 and record["per_cell"]
+    assert record["env_vars"]["XLA_FLAGS"].startswith("--xla_dump_to=/tmp/x --auth_token=")
+    assert record["data"]["data"]["files"] == 4
+    assert record["cell_seeds"]
+    assert nbformat.read(path, as_version=4).metadata.get("nbrepro") is None  # source untouched
+
+
+@pytest.mark.kernel
+def test_changed_data_is_named_against_the_embedded_record(tmp_path: Path) -> None:
+    """After a data file changes, %repro_data in the recorded notebook names it (NBR601)."""
+    from nbclient import NotebookClient
+
+    data = tmp_path / "data"
+    make_data(data, 3)
+    nbrepro.seed(1)
+    nbrepro.fingerprint([str(data)])
+    record = build_record(session())
+    record["data"] = {"data": record["data"][str(data)]}
+    (data / "img_0002.bin").write_bytes(b"changed")
+    make_data(data / "extra", 2)
+    notebook = new_notebook(
+        cells=[
+            new_code_cell("%load_ext nbrepro"),
+            new_code_cell("%repro_seed 1"),
+            new_code_cell("%repro_data data"),
+        ]
+    )
+    embed(notebook, record)
+    path = tmp_path / "trained.ipynb"
+    nbformat.write(notebook, path)
+    env = {
+        **os.environ,
+        "JPY_SESSION_NAME": str(path),
+        "NBREPRO_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    executed = nbformat.read(path, as_version=4)
+    NotebookClient(
+        executed,
+        timeout=120,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute(env=env)
+    printed = "".join(o.get("text", "") for o in executed.cells[-1].outputs)
+    assert "NBR601" in printed and "trained.ipynb" in printed
+    assert "img_0002.bin" in printed and "2 added" in printed

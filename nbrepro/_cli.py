@@ -1,8 +1,10 @@
-"""The ``nbrepro`` command: ``run`` and ``verify``; argument parsing and exit statuses only.
+"""The ``nbrepro`` command: ``run``, ``verify``, ``rerun``, ``show``; parsing and exit statuses.
 
 Exit statuses: ``run`` 0 executed, 1 a cell raised / timed out / killed the kernel, 2 usage,
 input or output error, or the kernel did not start. ``verify`` 0 reproducible, 1 not
-reproducible, 2 error (bad notebook, a run failed). Progress goes to stderr as plain lines.
+reproducible, 2 error (bad notebook, a run failed). ``rerun`` 0 every stored output matches,
+1 some differ or a cell failed, 2 error (no readable record, ...). ``show`` 0, or 2 without a
+readable record. Progress goes to stderr as plain lines.
 """
 
 from __future__ import annotations
@@ -105,6 +107,32 @@ def parser() -> argparse.ArgumentParser:
         help="kernels running at the same time (1)",
     )
     _common(verify)
+
+    rerun = commands.add_parser(
+        "rerun",
+        help="repeat a recorded run and report drift and which outputs still match",
+        description="Rerun NB from the record embedded in it (seed, options, per-cell seeds, "
+        "process-start settings) in a fresh kernel; report environment and data drift and "
+        "which cells' outputs match the stored ones. Exit 0 all match, 1 some differ, 2 error.",
+    )
+    rerun.add_argument("notebook", metavar="NB", type=Path, help="a notebook with a record")
+    rerun.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        type=Path,
+        help="where to write the rerun notebook (default: NB with .rerun before the suffix)",
+    )
+    _common(rerun)
+
+    show = commands.add_parser(
+        "show",
+        help="print the reproducibility record embedded in a notebook",
+        description="Print NB's nbrepro record readably (or as JSON). Exit 2 when NB has no "
+        "readable record.",
+    )
+    show.add_argument("notebook", metavar="NB", type=Path, help="a notebook with a record")
+    show.add_argument("--json", action="store_true", help="the record as JSON")
     return top
 
 
@@ -143,6 +171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "rerun":
+            return _rerun(args)
+        if args.command == "show":
+            return _show(args)
         return _verify(args)
     except KeyboardInterrupt:
         print("nbrepro: interrupted", file=sys.stderr)
@@ -189,6 +221,7 @@ def _run(args: argparse.Namespace) -> int:
             kernel_name=args.kernel,
             on_cell=on_cell,
             on_preamble=on_preamble,
+            record=True,
         )
     except CellError as error:
         status, failure = EXIT_FAILED, error
@@ -232,3 +265,110 @@ def _verify(args: argparse.Namespace) -> int:
             f"{counts[Outcome.ERROR]} could not be verified"
         )
     return int(outcome(verifications))
+
+
+def _read_record(command: str, path: Path) -> tuple[object, dict[str, object]] | None:
+    """The notebook and its record, or ``None`` after saying on stderr what is wrong."""
+    from nbrepro._notebook_file import read_notebook
+    from nbrepro._record import read_record
+
+    try:
+        notebook = read_notebook(path)
+        record = read_record(notebook, str(path))
+    except NbreproError as error:
+        print(f"nbrepro {command}: {error}", file=sys.stderr)
+        return None
+    if record is None:
+        print(
+            f"nbrepro {command}: {path}: no nbrepro record in its metadata; make one with "
+            "`nbrepro run` or %repro_export",
+            file=sys.stderr,
+        )
+        return None
+    return notebook, record
+
+
+def _show(args: argparse.Namespace) -> int:
+    from nbrepro._rerun import format_record, record_json
+
+    found = _read_record("show", args.notebook)
+    if found is None:
+        return EXIT_ERROR
+    _, record = found
+    print(record_json(record) if args.json else format_record(record, str(args.notebook)))
+    return EXIT_OK
+
+
+def _rerun(args: argparse.Namespace) -> int:
+    import copy
+
+    from nbrepro._execute import CellError, CellRef, execute
+    from nbrepro._notebook_file import check_writable, write_notebook
+    from nbrepro._rerun import (
+        compare_outputs,
+        current_data_drift,
+        drift_report,
+        environment_drift,
+        kernel_variables,
+        seed_arguments,
+    )
+
+    source: Path = args.notebook
+    found = _read_record("rerun", source)
+    if found is None:
+        return EXIT_ERROR
+    stored, record = found
+    output: Path = args.output or source.with_name(f"{source.stem}.rerun{source.suffix}")
+    try:
+        check_writable(output)
+    except NbreproError as error:
+        print(f"nbrepro rerun: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    show = _progress(args.quiet)
+    data_lines = current_data_drift(record, source.resolve().parent)  # before the run
+    notebook = copy.deepcopy(stored)
+    arguments = seed_arguments(record)
+
+    def on_cell(cell: CellRef, seconds: float) -> None:
+        show(f"{source}: {cell} done in {seconds:.1f} s")
+
+    failure = None
+    try:
+        execute(
+            notebook,
+            path=source,
+            timeout=args.timeout,
+            kernel_name=args.kernel,
+            on_cell=on_cell,
+            seed_line=arguments if record["seed"] is not None else None,
+            variables=kernel_variables(record),
+            record=True,
+        )
+    except CellError as error:
+        failure = error
+    except NbreproError as error:
+        print(f"nbrepro rerun: {source}: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        write_notebook(notebook, output)
+    except NbreproError as error:
+        print(f"nbrepro rerun: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    new_record = notebook.metadata.get("nbrepro") or {}
+    comparison = compare_outputs(stored, notebook)
+    lines = [
+        f"nbrepro rerun: {source}: seed {record['seed']} ({record['seed_source']}), "
+        f"%repro_seed {arguments}; wrote {output}",
+        *drift_report(
+            environment_drift(record["environment"], new_record.get("environment", {})),
+            "environment drift",
+        ),
+        *drift_report(data_lines, "data drift"),
+        f"outputs: {comparison.matching} of {comparison.compared} code cells with outputs match",
+        *[f"  differs: {cell}" for cell in comparison.differing],
+    ]
+    print("\n".join(lines))
+    if failure is not None:
+        print(f"nbrepro rerun: {source}: {failure}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK if not comparison.differing else EXIT_FAILED

@@ -17,6 +17,8 @@ from nbrepro.errors import InvalidOptionError, InvalidSeedError
 #: ``seed`` takes < 2**32, TensorFlow and Keras use int32 seeds in places).
 MAX_SEED = 2**31 - 1
 MAX_THREADS = 1024
+#: Where no seed is given, a seed in this variable is used instead of a fresh draw.
+REPLAY_SEED_VARIABLE = "NBREPRO_SEED"
 
 
 class Determinism(str, enum.Enum):
@@ -101,7 +103,13 @@ def make_config(
 ) -> Config:
     """Validate every option and return the :class:`Config`; draw a seed if none is given."""
     if seed is None:
-        chosen, source = draw_seed(), SeedSource.AUTO
+        # nbrepro rerun replays an auto-assigned seed through this variable.
+        replay = os.environ.get(REPLAY_SEED_VARIABLE)
+        try:
+            chosen = draw_seed() if replay is None else validate_seed(replay)
+        except InvalidSeedError as error:
+            raise InvalidSeedError(f"{REPLAY_SEED_VARIABLE}: {error}") from None
+        source = SeedSource.AUTO
     else:
         chosen, source = validate_seed(seed), SeedSource.USER
     if strict:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import os
 import queue
 import tempfile
@@ -40,6 +41,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 from nbformat import NotebookNode
 
 from nbrepro._config import validate_seed
+from nbrepro._record import embed
 from nbrepro._restart import process_start_settings
 from nbrepro.errors import NbreproError
 
@@ -118,6 +120,16 @@ def preamble(seed: int | None, deterministic: bool) -> str | None:
     return "%load_ext nbrepro\n%repro_seed " + " ".join(arguments)
 
 
+# Run silently in the kernel after the last cell: prints the session's record as JSON.
+_RECORD_CODE = (
+    "import json as _nbrepro_json\n"
+    "from nbrepro._record import build_record as _nbrepro_build\n"
+    "from nbrepro._session import session as _nbrepro_session\n"
+    "print(_nbrepro_json.dumps(_nbrepro_build(_nbrepro_session(), get_ipython().user_ns)))\n"
+    "del _nbrepro_json, _nbrepro_build, _nbrepro_session"
+)
+
+
 class _CellIdSession(Session):
     """A Session whose ``execute_request`` messages carry :attr:`cell_id` as ``cellId``.
 
@@ -166,6 +178,9 @@ async def execute_async(
     kernel_name: str | None = None,
     on_cell: CellCallback | None = None,
     on_preamble: Callable[[str], None] | None = None,
+    seed_line: str | None = None,
+    variables: Mapping[str, str] | None = None,
+    record: bool = False,
 ) -> Execution:
     """Execute ``notebook`` (read from ``path``) top to bottom in place, in a fresh kernel.
 
@@ -174,6 +189,11 @@ async def execute_async(
     :class:`CellError` naming the cell that raised, timed out or killed the kernel; the
     notebook then holds the outputs up to and including that cell. ``on_preamble`` gets what
     the preamble printed (the ``%repro_seed`` summary), ``on_cell`` each finished code cell.
+
+    ``seed_line`` replaces the preamble's ``%repro_seed`` arguments (``nbrepro rerun`` repeats
+    a record's); ``variables`` are added to the kernel's start environment. With ``record``,
+    the session's reproducibility record is read from the kernel after the last cell and
+    embedded in the notebook (``metadata["nbrepro"]``).
     """
     started = time.perf_counter()
     client = NotebookClient(
@@ -186,7 +206,7 @@ async def execute_async(
         shutdown_kernel="immediate",
         resources={"metadata": {"path": str(path.resolve().parent)}},
     )
-    environment = kernel_environment(notebook_path=path)
+    environment = {**kernel_environment(notebook_path=path), **(variables or {})}
     setup_done = False
     # What the kernel process itself writes (start-up warnings, a crash) is kept out of the
     # caller's terminal, and shown only when the kernel fails.
@@ -201,12 +221,16 @@ async def execute_async(
                 if reply is not None and "language_info" in reply["content"]:
                     notebook.metadata["language_info"] = reply["content"]["language_info"]
                 code = preamble(seed, deterministic)
+                if seed_line is not None:
+                    code = f"%load_ext nbrepro\n%repro_seed {seed_line}"
                 if code is not None:
                     printed = await _run_preamble(client, code)
                     if on_preamble is not None:
                         on_preamble(printed)
                 await _run_cells(client, notebook, timeout, on_cell, kernel_log)
                 client.set_widgets_metadata()
+                if record:
+                    embed(notebook, json.loads(await _run_preamble(client, _RECORD_CODE)))
         except NoSuchKernel as error:
             raise KernelError(f"no Jupyter kernel named {error.name!r} is installed") from None
         except KernelError as error:

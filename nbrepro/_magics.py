@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
 from nbrepro import _api, _restart
+from nbrepro._config import REPLAY_SEED_VARIABLE
 from nbrepro._panel import status_panel
 from nbrepro.errors import (
     CannotRestartError,
@@ -86,10 +90,18 @@ class ReproMagics(Magics):
                 print(_restart.restart(self.shell, started_by="%repro_seed --restart"))
                 return
         if status.seed_source == "auto":
+            # The same words whether drawn or replayed, so a rerun prints what the run did;
+            # the replay is said on stderr, which output comparisons leave out.
             print(
-                f"nbrepro: no seed given; drew {status.seed} from OS entropy. "
+                f"nbrepro: no seed given; auto-assigned {status.seed}. "
                 f"To repeat this run: %repro_seed {status.seed}"
             )
+            if os.environ.get(REPLAY_SEED_VARIABLE):
+                print(
+                    f"nbrepro: {status.seed} is the recorded seed, replayed from "
+                    f"{REPLAY_SEED_VARIABLE}",
+                    file=sys.stderr,
+                )
         print(status)
         print(freshness)
         if refusal is not None:

@@ -21,22 +21,28 @@ THREAD_VARIABLES = (
 )
 
 
-def start_value(name: str) -> str | None:
-    """The value ``name`` had when this process started (not what ``os.environ`` says now).
+def start_environment() -> dict[str, str]:
+    """The environment this process started with (not what ``os.environ`` says now).
 
-    Linux keeps the start environment in ``/proc/self/environ``; elsewhere the current
-    environment is the best available answer.
+    Linux keeps it in ``/proc/self/environ``, which an exec replaces (``%repro_restart``);
+    elsewhere the current environment is the best available answer.
     """
     try:
         with open("/proc/self/environ", "rb") as environ:
             entries = environ.read().split(b"\0")
     except OSError:
-        return os.environ.get(name)
-    prefix = name.encode() + b"="
+        return dict(os.environ)
+    environment = {}
     for entry in entries:
-        if entry.startswith(prefix):
-            return entry[len(prefix) :].decode(errors="replace")
-    return None
+        name, equals, value = entry.partition(b"=")
+        if equals:
+            environment[os.fsdecode(name)] = os.fsdecode(value)
+    return environment
+
+
+def start_value(name: str) -> str | None:
+    """The value ``name`` had when this process started; see :func:`start_environment`."""
+    return start_environment().get(name)
 
 
 def hash_seed_findings() -> list[Finding]:

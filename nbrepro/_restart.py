@@ -21,7 +21,6 @@ Colab has no way to restart its kernel with a new environment: there the process
 from __future__ import annotations
 
 import ast
-import importlib.metadata
 import json
 import os
 import signal
@@ -41,7 +40,12 @@ from nbrepro._findings import (
     THREAD_SETTING_TOO_LATE,
     Finding,
 )
-from nbrepro._process_settings import HASH_SEED_VALUE, HASH_SEED_VARIABLE, THREAD_VARIABLES
+from nbrepro._process_settings import (
+    HASH_SEED_VALUE,
+    HASH_SEED_VARIABLE,
+    THREAD_VARIABLES,
+    start_environment,
+)
 from nbrepro._session import session
 from nbrepro.errors import CannotRestartError
 
@@ -158,10 +162,12 @@ def process_start_settings(config: Config | None) -> dict[str, str]:
     for deterministic cuBLAS (read from the package metadata: torch is not imported); the
     thread variables when ``config`` fixes the thread count.
     """
+    from importlib import metadata  # not at import time: it costs more than nbrepro itself
+
     settings = {HASH_SEED_VARIABLE: HASH_SEED_VALUE}
     try:
-        torch_version = importlib.metadata.version("torch")
-    except importlib.metadata.PackageNotFoundError:
+        torch_version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
         torch_version = None
     if torch_version is not None and needs_cublas_variable(torch_version):
         settings[CUBLAS_VARIABLE] = CUBLAS_VALUE
@@ -344,21 +350,6 @@ def fresh_environment(settings: dict[str, str], record: dict[str, Any]) -> dict[
                 del environment[name]
     environment.update(settings)
     environment[RUNTIME_VARIABLE] = json.dumps(record)
-    return environment
-
-
-def start_environment() -> dict[str, str]:
-    """The environment this process started with (``os.environ`` where Linux's /proc is not)."""
-    try:
-        with open("/proc/self/environ", "rb") as environ:
-            entries = environ.read().split(b"\0")
-    except OSError:
-        return dict(os.environ)
-    environment = {}
-    for entry in entries:
-        name, equals, value = entry.partition(b"=")
-        if equals:
-            environment[os.fsdecode(name)] = os.fsdecode(value)
     return environment
 
 

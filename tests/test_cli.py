@@ -379,3 +379,26 @@ def test_exit_status_is_the_worst_outcome() -> None:
     assert outcome([ok, differs]) is Outcome.NOT_REPRODUCIBLE
     assert outcome([differs, error, ok]) is Outcome.ERROR
     assert outcome([]) is Outcome.REPRODUCIBLE
+
+
+def test_compare_names_the_first_differing_cell_across_runs() -> None:
+    """The earliest cell that differs in any run is named, with a diff against run 1."""
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+    from nbrepro._verify import compare
+
+    def run(*printed: str) -> nbformat.NotebookNode:
+        cells = [new_markdown_cell("# title")]
+        for number, text in enumerate(printed):
+            cell = new_code_cell(f"print({number})  # cell {number}")
+            cell.id = f"c{number}"
+            cell.outputs = [new_output("stream", name="stdout", text=text)]
+            cells.append(cell)
+        return new_notebook(cells=cells)
+
+    same = run("a\n", "at 0x7f00aa11bb22\n", "x\n")
+    assert compare([same, run("a\n", "at 0x7f00cc33dd44\n", "x\n")]) == (None, 3)
+    divergence, _ = compare([same, same, run("a\n", "at 0x7f00aa11bb22\n", "y\n")])
+    assert divergence is not None
+    assert (divergence.run, str(divergence.cell)) == (3, "cell 3 (id c2) `print(2)  # cell 2`")
+    assert divergence.diff.splitlines()[-2:] == ["-x", "+y"]

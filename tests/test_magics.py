@@ -50,7 +50,7 @@ def test_omitted_seed_is_drawn_printed_and_repeatable(shell: InteractiveShell, c
     cell(shell, "%repro_seed")
     out = capsys.readouterr().out
     drawn = nbrepro.status().seed
-    assert f"drew {drawn} from OS entropy" in out
+    assert f"auto-assigned {drawn}" in out
     assert f"%repro_seed {drawn}" in out
     assert nbrepro.status().seed_source == "auto"
 

@@ -1,0 +1,154 @@
+"""nbrepro rerun and show: the pieces, then the commands end to end on real notebooks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+import nbrepro
+from nbrepro._record import build_record, embed
+from nbrepro._rerun import (
+    environment_drift,
+    format_record,
+    kernel_variables,
+    seed_arguments,
+)
+from nbrepro._session import session
+
+
+def test_seed_arguments_repeat_the_configuration() -> None:
+    """The recorded options become the same %repro_seed line."""
+    nbrepro.seed(7, strict=True, threads=2)
+    record = build_record(session())
+    assert seed_arguments(record) == "7 --strict --threads 2"
+    assert kernel_variables(record)["NBREPRO_SEED"] == "7"
+
+
+def test_environment_drift_names_what_changed() -> None:
+    """Package, Python and GPU changes are each a line; unchanged ones are not."""
+    before = {"python": "3.11.7", "packages": {"torch": "2.13.0", "numpy": "2.4.6"},
+              "gpu": {"devices": ["H100"], "cuda": "13.0"}}
+    after = {"python": "3.12.1", "packages": {"numpy": "2.4.6"},
+             "gpu": {"devices": ["A100"], "cuda": "13.0"}}
+    assert environment_drift(before, after) == [
+        "python: 3.11.7 -> 3.12.1",
+        "gpu devices: ['H100'] -> ['A100']",
+        "torch: 2.13.0 -> not installed",
+    ]
+    assert environment_drift(before, before) == []
+
+
+def test_auto_seed_is_replayed_from_the_variable(monkeypatch) -> None:
+    """NBREPRO_SEED stands in for a fresh draw, still marked auto; a bad value is named."""
+    monkeypatch.setenv("NBREPRO_SEED", "1234")
+    status = nbrepro.seed()
+    assert (status.seed, status.seed_source) == (1234, "auto")
+    monkeypatch.setenv("NBREPRO_SEED", "-3")
+    with pytest.raises(nbrepro.InvalidSeedError, match="NBREPRO_SEED"):
+        nbrepro.seed()
+    assert nbrepro.status().seed == 1234
+
+
+def test_show_reads_well() -> None:
+    """format_record gives seed, options, settings, environment and findings."""
+    nbrepro.seed(3, deterministic=True)
+    text = format_record(build_record(session()), "n.ipynb")
+    assert "seed: 3 (given); deterministic: warn" in text
+    assert "python " in text and "packages:" in text
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the nbrepro command."""
+    return subprocess.run(
+        [sys.executable, "-m", "nbrepro", *args],
+        capture_output=True, text=True, cwd=cwd, check=False,
+        env={**os.environ, "NBREPRO_CACHE_DIR": str(cwd / "cache")},
+    )  # fmt: skip
+
+
+def recorded_notebook(tmp_path: Path) -> Path:
+    """A notebook with an auto seed and a data folder, run once by `nbrepro run`."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.txt").write_text("1\n")
+    notebook = new_notebook(
+        cells=[
+            new_code_cell("%load_ext nbrepro"),
+            new_code_cell("%repro_seed --per-cell"),
+            new_code_cell("%repro_data data"),
+            new_code_cell("import random\nprint(random.random(), sorted({'b', 'a', 'c'}))"),
+            new_code_cell("print(set('abcdefgh'))"),
+        ],
+        metadata={"kernelspec": {"name": "python3", "language": "python",
+                                 "display_name": "Python 3"}},
+    )
+    source = tmp_path / "exp.ipynb"
+    nbformat.write(notebook, source)
+    done = cli("run", "exp.ipynb", "-o", "exp.run.ipynb", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    return tmp_path / "exp.run.ipynb"
+
+
+@pytest.mark.kernel
+def test_run_embeds_the_record_and_rerun_reproduces_it(tmp_path: Path) -> None:
+    """`nbrepro run` writes the record; `rerun` replays the auto seed and matches outputs."""
+    executed = recorded_notebook(tmp_path)
+    record = nbformat.read(executed, as_version=4).metadata["nbrepro"]
+    assert record["seed_source"] == "auto" and record["per_cell"]
+    assert record["env_vars"]["PYTHONHASHSEED"] == "0"
+    assert record["data"]["data"]["files"] == 1
+
+    again = cli("rerun", "exp.run.ipynb", "-o", "exp.rerun.ipynb", cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"seed {record['seed']}" in again.stdout
+    assert "outputs: 4 of 4 code cells with outputs match" in again.stdout
+    assert "data drift: none" in again.stdout
+
+    shown = cli("show", "exp.rerun.ipynb", cwd=tmp_path)
+    assert shown.returncode == 0 and f"seed: {record['seed']} (auto-assigned)" in shown.stdout
+
+
+@pytest.mark.kernel
+def test_rerun_names_changed_data_and_differing_cells(tmp_path: Path) -> None:
+    """After a data file changes, rerun names it; a cell printing the data differs, exit 1."""
+    executed = recorded_notebook(tmp_path)
+    notebook = nbformat.read(executed, as_version=4)
+    notebook.cells.append(new_code_cell("print(open('data/a.txt').read())",
+                                        outputs=[nbformat.v4.new_output(
+                                            "stream", name="stdout", text="1\n\n")]))
+    nbformat.write(notebook, executed)
+    (tmp_path / "data" / "a.txt").write_text("2\n")
+    again = cli("rerun", "exp.run.ipynb", "-o", "exp.rerun.ipynb", cwd=tmp_path)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert "data/a.txt" in again.stdout or "a.txt" in again.stdout
+    assert "cell 5" in again.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [("{not json", "corrupt JSON"), (None, "no nbrepro record")],
+)
+def test_rerun_and_show_refuse_what_they_cannot_read(tmp_path: Path, content, problem) -> None:
+    """A corrupt notebook or one without a record: exit 2, the problem named."""
+    path = tmp_path / "bad.ipynb"
+    if content is None:
+        nbformat.write(new_notebook(cells=[new_code_cell("1")]), path)
+    else:
+        path.write_text(content)
+    for command in ("rerun", "show"):
+        done = cli(command, "bad.ipynb", cwd=tmp_path)
+        assert done.returncode == 2 and problem in done.stderr, (command, done.stderr)
+
+
+def test_show_refuses_a_newer_schema(tmp_path: Path) -> None:
+    """A record from a newer nbrepro is named as such."""
+    notebook = new_notebook()
+    embed(notebook, {"schema": 9})
+    nbformat.write(notebook, tmp_path / "new.ipynb")
+    done = cli("show", "new.ipynb", cwd=tmp_path)
+    assert done.returncode == 2 and "schema 9, newer" in done.stderr

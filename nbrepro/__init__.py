@@ -63,8 +63,8 @@ __all__ = [
     "NoSeedError",
     "NotInIPythonError",
     "NotebookNotFoundError",
-    "RecordError",
     "RNGState",
+    "RecordError",
     "Severity",
     "StateMismatchError",
     "Status",
@@ -100,7 +100,6 @@ def load_ipython_extension(ipython: Any) -> None:
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext nbrepro``: remove every hook and magic, undo every setting."""
     from nbrepro._cell_hooks import unregister
-
     from nbrepro._magics import ReproMagics
 
     unregister(ipython)

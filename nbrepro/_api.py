@@ -186,9 +186,7 @@ def fingerprint_summary(fingerprints: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-def export(
-    target: str | None = None, *, source: str | None = None, overwrite: bool = False
-) -> Any:
+def export(target: str | None = None, *, source: str | None = None, overwrite: bool = False) -> Any:
     """Write the running notebook with its record embedded; see ``%repro_export``."""
     from nbrepro._export import export as write
 

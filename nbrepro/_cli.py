@@ -14,6 +14,7 @@ import importlib.util
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from nbrepro import __version__
 from nbrepro._config import MAX_SEED
@@ -267,7 +268,7 @@ def _verify(args: argparse.Namespace) -> int:
     return int(outcome(verifications))
 
 
-def _read_record(command: str, path: Path) -> tuple[object, dict[str, object]] | None:
+def _read_record(command: str, path: Path) -> tuple[Any, dict[str, Any]] | None:
     """The notebook and its record, or ``None`` after saying on stderr what is wrong."""
     from nbrepro._notebook_file import read_notebook
     from nbrepro._record import read_record

@@ -131,7 +131,7 @@ def environment() -> dict[str, Any]:
     A plain dict that goes into the record as ``environment`` (``env_vars`` holds the
     allowlisted variables). Secret-looking values are redacted.
     """
-    return redact_tree(
+    facts: dict[str, Any] = redact_tree(
         {
             "python": platform.python_version(),
             "implementation": platform.python_implementation(),
@@ -145,3 +145,4 @@ def environment() -> dict[str, Any]:
             "env_vars": env_vars(),
         }
     )
+    return facts

@@ -42,7 +42,7 @@ from nbformat import NotebookNode
 
 from nbrepro._config import validate_seed
 from nbrepro._record import embed
-from nbrepro._restart import process_start_settings
+from nbrepro._restart import RUNTIME_VARIABLE, process_start_settings, runtime_record
 from nbrepro.errors import NbreproError
 
 T = TypeVar("T")
@@ -104,7 +104,11 @@ def kernel_environment(
     asks which notebook runs.
     """
     environment = dict(os.environ if base is None else base)
-    environment.update(process_start_settings(None))
+    settings = process_start_settings(None)
+    environment.update(settings)
+    # Marks the kernel as a fresh runtime nbrepro started, so that %repro_seed --restart in
+    # the notebook does not restart it (which would cancel the rest of the run).
+    environment[RUNTIME_VARIABLE] = json.dumps(runtime_record("nbrepro run", settings, pid=None))
     if notebook_path is not None:
         environment["JPY_SESSION_NAME"] = str(notebook_path.resolve())
     return environment

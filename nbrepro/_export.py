@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nbrepro._fingerprint import drift, fingerprint
 from nbrepro._findings import DATA_CHANGED, Finding, Severity
+from nbrepro._fingerprint import drift, fingerprint
 from nbrepro._record import build_record, embed, read_record
 from nbrepro._session import Session
 from nbrepro.errors import InvalidOptionError, NotebookNotFoundError
@@ -59,12 +59,12 @@ def locate_notebook(namespace: Mapping[str, Any]) -> Path | None:
 
 
 def _colab_notebook() -> Any:
-    from google.colab import _message  # type: ignore[import-not-found]
+    from google.colab import _message
 
     reply = _message.blocking_request("get_ipynb", timeout_sec=60)
     import nbformat
 
-    return nbformat.from_dict(reply["ipynb"])
+    return nbformat.from_dict(reply["ipynb"])  # type: ignore[no-untyped-call]
 
 
 def export(

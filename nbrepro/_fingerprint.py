@@ -104,7 +104,9 @@ def _walk(folder: Path) -> list[tuple[str, str, os.stat_result]]:
     return found
 
 
-def fingerprint(paths: Iterable[str | os.PathLike[str]], *, workers: int | None = None) -> dict[str, Any]:
+def fingerprint(
+    paths: Iterable[str | os.PathLike[str]], *, workers: int | None = None
+) -> dict[str, Any]:
     """Fingerprints of files and folders, keyed by the path as given.
 
     A file: ``{"kind": "file", "size", "sha256"}``. A folder: ``{"kind": "dir", "files",
@@ -114,8 +116,8 @@ def fingerprint(paths: Iterable[str | os.PathLike[str]], *, workers: int | None 
     Raises:
         InvalidOptionError: a path that does not exist; nothing is recorded then.
     """
-    paths = [os.fspath(p) for p in paths]
-    missing = [p for p in paths if not os.path.exists(p)]
+    names = [os.fspath(p) for p in paths]
+    missing = [p for p in names if not os.path.exists(p)]
     if missing:
         raise InvalidOptionError(
             f"no such file or folder: {', '.join(map(repr, missing))}; "
@@ -123,7 +125,7 @@ def fingerprint(paths: Iterable[str | os.PathLike[str]], *, workers: int | None 
         )
     cache = _Cache()
     jobs: list[tuple[str, str, str, os.stat_result]] = []  # (key, relative, full, stat)
-    for key in paths:
+    for key in names:
         if os.path.isdir(key):
             jobs += [(key, rel, full, stat) for rel, full, stat in _walk(Path(key))]
         else:
@@ -133,7 +135,7 @@ def fingerprint(paths: Iterable[str | os.PathLike[str]], *, workers: int | None 
     cache.save()
 
     result: dict[str, Any] = {}
-    for key in paths:
+    for key in names:
         entries = [
             (rel, stat.st_size, digest)
             for (owner, rel, _, stat), digest in zip(jobs, digests, strict=True)
@@ -169,10 +171,15 @@ def drift(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
         if before.get("sha256") == after.get("sha256"):
             continue
         if before.get("kind") != "dir" or after.get("kind") != "dir":
-            lines.append(f"{key}: contents changed ({before.get('size')} -> {after.get('size')} bytes)")
+            lines.append(
+                f"{key}: contents changed ({before.get('size')} -> {after.get('size')} bytes)"
+            )
             continue
         old, new = before.get("listing"), after.get("listing")
-        summary = f"{before['files']} -> {after['files']} files, {before['size']} -> {after['size']} bytes"
+        summary = (
+            f"{before['files']} -> {after['files']} files, "
+            f"{before['size']} -> {after['size']} bytes"
+        )
         if old is None or new is None:
             lines.append(f"{key}: contents changed ({summary})")
             continue

@@ -155,12 +155,20 @@ class ReproMagics(Magics):
             print(finding)
 
     @magic_arguments()
-    @argument("target", nargs="?", default=None, metavar="PATH",
-              help="where to write; default: <notebook>.repro.ipynb beside the notebook")
-    @argument("--source", metavar="NB", default=None,
-              help="the running notebook's file, where the kernel cannot tell")
-    @argument("--overwrite", action="store_true",
-              help="allow PATH to be the notebook itself")
+    @argument(
+        "target",
+        nargs="?",
+        default=None,
+        metavar="PATH",
+        help="where to write; default: <notebook>.repro.ipynb beside the notebook",
+    )
+    @argument(
+        "--source",
+        metavar="NB",
+        default=None,
+        help="the running notebook's file, where the kernel cannot tell",
+    )
+    @argument("--overwrite", action="store_true", help="allow PATH to be the notebook itself")
     @line_magic
     def repro_export(self, line: str) -> None:
         """Write the notebook (as last saved) with its reproducibility record embedded.

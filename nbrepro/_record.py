@@ -24,7 +24,7 @@ from nbrepro.errors import RecordError
 
 SCHEMA = 1
 KEY = "nbrepro"
-_REQUIRED = {
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
     "schema": int,
     "seed": (int, type(None)),
     "seed_source": (str, type(None)),

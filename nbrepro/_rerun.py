@@ -22,7 +22,6 @@ from nbrepro._normalize import normalize_cell
 from nbrepro.errors import InvalidOptionError
 
 
-
 def seed_arguments(record: Mapping[str, Any]) -> str:
     """The ``%repro_seed`` arguments that repeat the recorded configuration."""
     parts = [] if record["seed"] is None else [str(record["seed"])]
@@ -58,7 +57,9 @@ def environment_drift(before: Mapping[str, Any], after: Mapping[str, Any]) -> li
     old_packages, new_packages = before.get("packages") or {}, after.get("packages") or {}
     for name in sorted(old_packages, key=str.lower):
         if old_packages[name] != new_packages.get(name):
-            lines.append(f"{name}: {old_packages[name]} -> {new_packages.get(name, 'not installed')}")
+            lines.append(
+                f"{name}: {old_packages[name]} -> {new_packages.get(name, 'not installed')}"
+            )
     return lines
 
 

@@ -155,6 +155,11 @@ def on_colab() -> bool:
     return "google.colab" in sys.modules
 
 
+def runtime_record(started_by: str, settings: dict[str, str], pid: int | None) -> dict[str, Any]:
+    """What ``NBREPRO_RUNTIME`` holds (as JSON) in a process nbrepro started fresh."""
+    return {"started_by": started_by, "started_at": time.time(), "pid": pid, "settings": settings}
+
+
 def process_start_settings(config: Config | None) -> dict[str, str]:
     """The environment a fresh runtime for ``config`` needs from its start.
 
@@ -198,7 +203,9 @@ def _runtime_of(pid: int) -> Runtime | None:
             started_at=float(record["started_at"]),
             settings={str(k): str(v) for k, v in dict(record["settings"]).items()},
         )
-        restarted_pid = int(record["pid"])
+        # No pid: the record was put in a new kernel's environment by whatever started it
+        # (nbrepro run), so it belongs to the first process that reads it as its own.
+        restarted_pid = pid if record.get("pid") is None else int(record["pid"])
     except (ValueError, KeyError, TypeError):
         return None  # not written by this nbrepro: ignore it
     if from_file:
@@ -302,12 +309,7 @@ def restart(shell: Any, started_by: str = "%repro_restart") -> str:
     """
     kernel = _kernel(shell)
     settings = process_start_settings(session().config)
-    record = {
-        "started_by": started_by,
-        "started_at": time.time(),
-        "pid": os.getpid(),
-        "settings": {} if on_colab() else settings,
-    }
+    record = runtime_record(started_by, {} if on_colab() else settings, os.getpid())
     if on_colab():
         _write_colab_record(record)
         message = (

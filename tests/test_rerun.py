@@ -32,10 +32,16 @@ def test_seed_arguments_repeat_the_configuration() -> None:
 
 def test_environment_drift_names_what_changed() -> None:
     """Package, Python and GPU changes are each a line; unchanged ones are not."""
-    before = {"python": "3.11.7", "packages": {"torch": "2.13.0", "numpy": "2.4.6"},
-              "gpu": {"devices": ["H100"], "cuda": "13.0"}}
-    after = {"python": "3.12.1", "packages": {"numpy": "2.4.6"},
-             "gpu": {"devices": ["A100"], "cuda": "13.0"}}
+    before = {
+        "python": "3.11.7",
+        "packages": {"torch": "2.13.0", "numpy": "2.4.6"},
+        "gpu": {"devices": ["H100"], "cuda": "13.0"},
+    }
+    after = {
+        "python": "3.12.1",
+        "packages": {"numpy": "2.4.6"},
+        "gpu": {"devices": ["A100"], "cuda": "13.0"},
+    }
     assert environment_drift(before, after) == [
         "python: 3.11.7 -> 3.12.1",
         "gpu devices: ['H100'] -> ['A100']",
@@ -84,8 +90,9 @@ def recorded_notebook(tmp_path: Path) -> Path:
             new_code_cell("import random\nprint(random.random(), sorted({'b', 'a', 'c'}))"),
             new_code_cell("print(set('abcdefgh'))"),
         ],
-        metadata={"kernelspec": {"name": "python3", "language": "python",
-                                 "display_name": "Python 3"}},
+        metadata={
+            "kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}
+        },
     )
     source = tmp_path / "exp.ipynb"
     nbformat.write(notebook, source)
@@ -118,9 +125,12 @@ def test_rerun_names_changed_data_and_differing_cells(tmp_path: Path) -> None:
     """After a data file changes, rerun names it; a cell printing the data differs, exit 1."""
     executed = recorded_notebook(tmp_path)
     notebook = nbformat.read(executed, as_version=4)
-    notebook.cells.append(new_code_cell("print(open('data/a.txt').read())",
-                                        outputs=[nbformat.v4.new_output(
-                                            "stream", name="stdout", text="1\n\n")]))
+    notebook.cells.append(
+        new_code_cell(
+            "print(open('data/a.txt').read())",
+            outputs=[nbformat.v4.new_output("stream", name="stdout", text="1\n\n")],
+        )
+    )
     nbformat.write(notebook, executed)
     (tmp_path / "data" / "a.txt").write_text("2\n")
     again = cli("rerun", "exp.run.ipynb", "-o", "exp.rerun.ipynb", cwd=tmp_path)

@@ -18,7 +18,7 @@ from typing import Any
 
 from nbrepro import __version__
 from nbrepro._config import MAX_SEED
-from nbrepro.errors import MissingDependencyError, NbreproError
+from nbrepro.errors import CellError, MissingDependencyError, NbreproError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -191,7 +191,7 @@ def missing_dependency() -> MissingDependencyError | None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from nbrepro._execute import CellError, CellRef, execute
+    from nbrepro._execute import CellRef, execute
     from nbrepro._notebook_file import check_writable, read_notebook, write_notebook
 
     source: Path = args.notebook
@@ -303,7 +303,7 @@ def _show(args: argparse.Namespace) -> int:
 def _rerun(args: argparse.Namespace) -> int:
     import copy
 
-    from nbrepro._execute import CellError, CellRef, execute
+    from nbrepro._execute import CellRef, execute
     from nbrepro._notebook_file import check_writable, write_notebook
     from nbrepro._rerun import (
         compare_outputs,

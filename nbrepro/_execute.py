@@ -12,11 +12,7 @@ Three things set this apart from a plain nbclient run:
 - An optional silent preamble (``%load_ext nbrepro`` + ``%repro_seed``) runs before the first
   cell and leaves no trace in the notebook.
 
-Errors raised here::
-
-    NbreproError
-    ├── KernelError         (RuntimeError) the kernel did not start, or the preamble failed
-    └── CellError           (RuntimeError) a cell raised, timed out, or killed the kernel
+Errors raised here (see nbrepro.errors): KernelError, CellError.
 """
 
 from __future__ import annotations
@@ -43,25 +39,12 @@ from nbformat import NotebookNode
 from nbrepro._config import validate_seed
 from nbrepro._record import embed
 from nbrepro._restart import RUNTIME_VARIABLE, process_start_settings, runtime_record
-from nbrepro.errors import NbreproError
+from nbrepro.errors import CellError, KernelError, NbreproError
 
 T = TypeVar("T")
 
 #: Called after each code cell: the cell, and the seconds it took.
 CellCallback = Callable[["CellRef", float], None]
-
-
-class KernelError(NbreproError, RuntimeError):
-    """The kernel did not start, or the nbrepro preamble failed in it."""
-
-
-class CellError(NbreproError, RuntimeError):
-    """A cell raised, ran past the timeout, or the kernel died while it ran."""
-
-    def __init__(self, cell: CellRef, problem: str) -> None:
-        super().__init__(f"{cell} {problem}")
-        self.cell = cell
-        self.problem = problem
 
 
 @dataclass(frozen=True)

@@ -15,16 +15,7 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from nbrepro.errors import NbreproError
-
-
-class NotebookFileError(NbreproError, OSError):
-    """A notebook that cannot be read or is not a notebook; an output that cannot be written."""
-
-    def __init__(self, path: Path, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem
+from nbrepro.errors import NotebookFileError
 
 
 def read_notebook(path: Path) -> NotebookNode:

@@ -167,18 +167,25 @@ def process_start_settings(config: Config | None) -> dict[str, str]:
     for deterministic cuBLAS (read from the package metadata: torch is not imported); the
     thread variables when ``config`` fixes the thread count.
     """
-    from importlib import metadata  # not at import time: it costs more than nbrepro itself
-
     settings = {HASH_SEED_VARIABLE: HASH_SEED_VALUE}
-    try:
-        torch_version = metadata.version("torch")
-    except metadata.PackageNotFoundError:
-        torch_version = None
+    torch_version = _installed_torch()
     if torch_version is not None and needs_cublas_variable(torch_version):
         settings[CUBLAS_VARIABLE] = CUBLAS_VALUE
     if config is not None and config.threads is not None:
         settings.update(dict.fromkeys(THREAD_VARIABLES, str(config.threads)))
     return settings
+
+
+@lru_cache(maxsize=1)
+def _installed_torch() -> str | None:
+    # Read from the package metadata (torch is not imported), once: the installed version does
+    # not change under a running process, and the lookup costs ~2 ms.
+    from importlib import metadata  # not at import time: it costs more than nbrepro itself
+
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def current_runtime() -> Runtime | None:

@@ -21,8 +21,8 @@ from nbformat import NotebookNode
 
 from nbrepro._execute import CellRef, execute_async, run_sync
 from nbrepro._normalize import normalize_cell
-from nbrepro._notebook_file import NotebookFileError, read_notebook
-from nbrepro.errors import NbreproError
+from nbrepro._notebook_file import read_notebook
+from nbrepro.errors import NbreproError, NotebookFileError
 
 T = TypeVar("T")
 

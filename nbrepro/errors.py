@@ -12,19 +12,27 @@ so callers may catch either::
     ├── MissingDependencyError    (ImportError)  an optional package is needed and not installed
     ├── StateMismatchError        (ValueError)   a captured RNG state does not fit this session
     ├── RecordError               (ValueError)   a notebook's nbrepro record is corrupt/newer
-    └── NotebookNotFoundError     (LookupError)  the running notebook's file cannot be found
+    ├── NotebookNotFoundError     (LookupError)  the running notebook's file cannot be found
+    ├── NotebookFileError         (OSError)      a notebook file unreadable, invalid, unwritable
+    ├── KernelError               (RuntimeError) a kernel did not start, or the preamble failed
+    └── CellError                 (RuntimeError) a cell raised, timed out or killed its kernel
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 __all__ = [
     "CannotRestartError",
+    "CellError",
     "InvalidOptionError",
     "InvalidSeedError",
+    "KernelError",
     "MissingDependencyError",
     "NbreproError",
     "NoSeedError",
     "NotInIPythonError",
+    "NotebookFileError",
     "NotebookNotFoundError",
     "RecordError",
     "StateMismatchError",
@@ -82,3 +90,25 @@ class RecordError(NbreproError, ValueError):
 
 class NotebookNotFoundError(NbreproError, LookupError):
     """The kernel cannot tell which notebook it runs; the message says what to pass."""
+
+
+class NotebookFileError(NbreproError, OSError):
+    """A notebook that cannot be read or is not a notebook; an output that cannot be written."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+class KernelError(NbreproError, RuntimeError):
+    """The kernel did not start, or nbrepro's silent preamble failed in it."""
+
+
+class CellError(NbreproError, RuntimeError):
+    """A cell raised, ran past the timeout, or the kernel died while it ran."""
+
+    def __init__(self, cell: object, problem: str) -> None:
+        super().__init__(f"{cell} {problem}")
+        self.cell = cell  #: the cell (an ``nbrepro._execute.CellRef``)
+        self.problem = problem

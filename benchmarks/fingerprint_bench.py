@@ -79,11 +79,15 @@ def main() -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     gigabytes = total / 1e9
-    print(f"fingerprint of {gigabytes:.1f} GB in {args.files} files, {os.cpu_count()} CPUs "
-          f"(median of {args.repeat})")
+    print(
+        f"fingerprint of {gigabytes:.1f} GB in {args.files} files, {os.cpu_count()} CPUs "
+        f"(median of {args.repeat})"
+    )
     print(f"{'measure':<44} {'time':>9} {'throughput':>12}  target")
-    print(f"{'full hash, page cache, empty digest cache':<44} {cold_time:>8.2f}s "
-          f"{gigabytes / cold_time:>9.2f} GB/s  >= 1 GB/s")
+    print(
+        f"{'full hash, page cache, empty digest cache':<44} {cold_time:>8.2f}s "
+        f"{gigabytes / cold_time:>9.2f} GB/s  >= 1 GB/s"
+    )
     print(f"{'re-check, unchanged (digest cache)':<44} {warm_time * 1000:>7.1f}ms")
     print(f"{'re-check, one file changed':<44} {changed_time * 1000:>7.1f}ms")
 

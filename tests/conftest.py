@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +62,24 @@ def run_fresh(python: str) -> Callable[..., list[str]]:
         return [stdout for stdout, _ in outputs]
 
     return run
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A folder nobody can write into, root included (root ignores permission bits, so it
+    gets the immutable attribute as well)."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    immutable = False
+    if os.geteuid() == 0:
+        chattr = shutil.which("chattr")
+        if chattr is None:
+            pytest.skip("running as root without chattr: cannot make a read-only folder")
+        immutable = subprocess.run([chattr, "+i", folder], capture_output=True).returncode == 0
+        if not immutable:
+            pytest.skip("running as root and chattr +i is refused: no read-only folder")
+    yield folder
+    if immutable:
+        subprocess.run([shutil.which("chattr") or "chattr", "-i", folder], check=True)
+    folder.chmod(0o755)

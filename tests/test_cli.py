@@ -10,7 +10,6 @@ import random
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
@@ -181,27 +180,6 @@ def test_bad_input_exits_2_naming_the_problem(
     assert f"{name}: " in out + err
     assert problem in out + err
     assert sorted(workdir.iterdir()) == before
-
-
-@pytest.fixture
-def read_only_dir(tmp_path: Path) -> Iterator[Path]:
-    """A folder nobody can write into, root included (root ignores permission bits, so it
-    gets the immutable attribute as well)."""
-    folder = tmp_path / "read-only"
-    folder.mkdir()
-    folder.chmod(0o555)
-    immutable = False
-    if os.geteuid() == 0:
-        chattr = shutil.which("chattr")
-        if chattr is None:
-            pytest.skip("running as root without chattr: cannot make a read-only folder")
-        immutable = subprocess.run([chattr, "+i", folder], capture_output=True).returncode == 0
-        if not immutable:
-            pytest.skip("running as root and chattr +i is refused: no read-only folder")
-    yield folder
-    if immutable:
-        subprocess.run([shutil.which("chattr") or "chattr", "-i", folder], check=True)
-    folder.chmod(0o755)
 
 
 def test_run_into_a_read_only_folder_exits_2_and_leaves_nothing(

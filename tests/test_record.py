@@ -239,3 +239,47 @@ def test_changed_data_is_named_against_the_embedded_record(tmp_path: Path) -> No
     printed = "".join(o.get("text", "") for o in executed.cells[-1].outputs)
     assert "NBR601" in printed and "trained.ipynb" in printed
     assert "img_0002.bin" in printed and "2 added" in printed
+
+
+def test_locate_notebook_follows_each_front_ends_hint(tmp_path: Path, monkeypatch) -> None:
+    """VS Code's variable, ipykernel's __session__, JPY_SESSION_NAME (also cwd-relative)."""
+    from nbrepro._export import locate_notebook
+
+    notebook = tmp_path / "analysis.ipynb"
+    nbformat.write(new_notebook(), notebook)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    assert locate_notebook({"__vsc_ipynb_file__": str(notebook)}) == notebook.resolve()
+    assert locate_notebook({"__session__": str(notebook)}) == notebook.resolve()
+    monkeypatch.chdir(tmp_path)
+    assert locate_notebook({"__session__": "work/sub/analysis.ipynb"}) == notebook.resolve()
+    monkeypatch.setenv("JPY_SESSION_NAME", "analysis.ipynb")
+    assert locate_notebook({}) == notebook.resolve()
+    monkeypatch.setenv("JPY_SESSION_NAME", "elsewhere/missing.ipynb")
+    assert locate_notebook({"__session__": "not-a-notebook"}) is None
+
+
+def test_export_refuses_without_a_source_or_over_itself(tmp_path: Path, monkeypatch) -> None:
+    """No way to find the notebook: the error says what to pass; the source is never clobbered."""
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    nbrepro.seed(1)
+    with pytest.raises(nbrepro.NotebookNotFoundError, match="--source"):
+        nbrepro.export()
+    source = tmp_path / "a.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("1")]), source)
+    before = source.read_bytes()
+    with pytest.raises(nbrepro.InvalidOptionError, match="--overwrite"):
+        nbrepro.export(str(source), source=str(source))
+    assert source.read_bytes() == before
+    nbrepro.export(str(source), source=str(source), overwrite=True)
+    assert read_record(nbformat.read(source, as_version=4))["seed"] == 1
+
+
+def test_export_into_an_unwritable_folder_leaves_nothing(
+    tmp_path: Path, read_only_dir: Path
+) -> None:
+    """A target that cannot be written raises naming it; no file or temporary is left."""
+    source = tmp_path / "a.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("1")]), source)
+    with pytest.raises(nbrepro.NotebookFileError, match="cannot write"):
+        nbrepro.export(str(read_only_dir / "out.ipynb"), source=str(source))
+    assert list(read_only_dir.iterdir()) == []

@@ -84,7 +84,7 @@ class Session:
         self._alerts_installed: Callable[[], None] | None = None
         #: Called with no arguments after each cell and each change of configuration
         #: (the status widget subscribes here). Kept across reset().
-        self.listeners: list[Callable[[], None]] = getattr(self, "listeners", [])
+        self.listeners: list[Callable[[], None]] = []
         self._alert_cells: set[tuple[str, str | None]] = set()
 
     @property
@@ -193,7 +193,9 @@ class Session:
             for backend in self.backends:
                 backend.uninstall()
             _import_hooks.remove_finder()
+            listeners = self.listeners  # the displays outlive a reset: they show it
             self.__init__()  # type: ignore[misc]
+            self.listeners = listeners
 
     def notify(self) -> None:
         """Tell every listener that the status may have changed."""

@@ -9,6 +9,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,3 +84,14 @@ def read_only_dir(tmp_path: Path) -> Iterator[Path]:
     if immutable:
         subprocess.run([shutil.which("chattr") or "chattr", "-i", folder], check=True)
     folder.chmod(0o755)
+
+
+@pytest.fixture
+def shell() -> Iterator[Any]:
+    """A real IPython shell (terminal-like: no kernel) with nbrepro loaded; unloaded after."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "nbrepro")
+    yield ip
+    ip.run_line_magic("unload_ext", "nbrepro")

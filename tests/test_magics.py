@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
@@ -11,15 +9,6 @@ from IPython.core.interactiveshell import InteractiveShell
 import nbrepro
 
 pytest.importorskip("numpy")
-
-
-@pytest.fixture
-def shell() -> Iterator[InteractiveShell]:
-    """A real shell with nbrepro loaded; unloaded afterwards."""
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "nbrepro")
-    yield ip
-    ip.run_line_magic("unload_ext", "nbrepro")
 
 
 def cell(ip: InteractiveShell, code: str, cell_id: str | None = None) -> object:

@@ -255,12 +255,9 @@ def test_colab_kills_the_process_and_records_the_restart(
 
 
 @pytest.fixture
-def terminal() -> Iterator[InteractiveShell]:
+def terminal(shell: InteractiveShell) -> InteractiveShell:
     """Terminal IPython: a real shell with no kernel behind it."""
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "nbrepro")
-    yield ip
-    ip.run_line_magic("unload_ext", "nbrepro")
+    return shell
 
 
 def test_terminal_ipython_gets_a_clear_error(terminal: InteractiveShell) -> None:

@@ -31,15 +31,6 @@ TRIPPING_CELL = "import os, random, time\nrandom.seed(time.time())\nfiles = os.l
 
 
 @pytest.fixture
-def shell() -> Iterator[InteractiveShell]:
-    """A real shell with nbrepro loaded; unloaded afterwards."""
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "nbrepro")
-    yield ip
-    ip.run_line_magic("unload_ext", "nbrepro")
-
-
-@pytest.fixture
 def widget_module() -> Iterator[Any]:
     """nbrepro._widget (skips without anywidget); drops the listeners a failed test left."""
     pytest.importorskip("anywidget")

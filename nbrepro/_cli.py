@@ -66,14 +66,7 @@ def parser() -> argparse.ArgumentParser:
         "JupyterLab does. Exit 0 executed, 1 a cell failed, 2 usage/input/output error.",
     )
     run.add_argument("notebook", metavar="NB", type=Path, help="the notebook to execute")
-    run.add_argument(
-        "-o",
-        "--output",
-        metavar="OUT",
-        type=Path,
-        help="where to write the executed notebook (default: NB with .nbrepro before the "
-        "suffix; the source is only overwritten when OUT names it)",
-    )
+    _output(run, "the executed notebook", ".nbrepro")
     run.add_argument(
         "--seed",
         metavar="S",
@@ -117,13 +110,7 @@ def parser() -> argparse.ArgumentParser:
         "which cells' outputs match the stored ones. Exit 0 all match, 1 some differ, 2 error.",
     )
     rerun.add_argument("notebook", metavar="NB", type=Path, help="a notebook with a record")
-    rerun.add_argument(
-        "-o",
-        "--output",
-        metavar="OUT",
-        type=Path,
-        help="where to write the rerun notebook (default: NB with .rerun before the suffix)",
-    )
+    _output(rerun, "the rerun notebook", ".rerun")
     _common(rerun)
 
     show = commands.add_parser(
@@ -135,6 +122,17 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("notebook", metavar="NB", type=Path, help="a notebook with a record")
     show.add_argument("--json", action="store_true", help="the record as JSON")
     return top
+
+
+def _output(command: argparse.ArgumentParser, what: str, infix: str) -> None:
+    command.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        type=Path,
+        help=f"where to write {what} (default: NB with {infix} before the suffix; the source "
+        "is only overwritten when OUT names it)",
+    )
 
 
 def _common(command: argparse.ArgumentParser) -> None:

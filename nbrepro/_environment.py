@@ -16,7 +16,7 @@ import subprocess
 import sys
 from typing import Any
 
-from nbrepro._process_settings import start_value
+from nbrepro._process_settings import start_environment
 from nbrepro._redact import redact_tree
 
 #: Variables that change what a run computes. Read as the process started; nothing else
@@ -52,7 +52,8 @@ _RELEVANT = (
 
 def env_vars() -> dict[str, str | None]:
     """The allowlisted variables as this process started with them (unset: ``None``)."""
-    return {name: start_value(name) for name in ENV_ALLOWLIST}
+    start = start_environment()
+    return {name: start.get(name) for name in ENV_ALLOWLIST}
 
 
 def _cpu_model() -> str:

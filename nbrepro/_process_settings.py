@@ -40,11 +40,6 @@ def start_environment() -> dict[str, str]:
     return environment
 
 
-def start_value(name: str) -> str | None:
-    """The value ``name`` had when this process started; see :func:`start_environment`."""
-    return start_environment().get(name)
-
-
 def hash_seed_findings() -> list[Finding]:
     """A finding when ``str``/``bytes`` hashing is randomised in this process.
 
@@ -53,7 +48,7 @@ def hash_seed_findings() -> list[Finding]:
     """
     if not sys.flags.hash_randomization:
         return []  # PYTHONHASHSEED=0 at start
-    value = start_value(HASH_SEED_VARIABLE) or ""
+    value = start_environment().get(HASH_SEED_VARIABLE) or ""
     if value.isdigit():
         return []
     return [

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import copy
-import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from nbrepro._normalize import normalize_cell, normalize_outputs
+
+if TYPE_CHECKING:  # the kernel fixture and its driver live in tests/conftest.py
+    from conftest import Kernel
 
 pytestmark = pytest.mark.kernel
 
@@ -21,17 +23,8 @@ EXAMPLES = ROOT / "example_notebooks"
 NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
 
 
-def execute(notebook: Any, tmp_path: Path, **env: str) -> Any:
-    """Run ``notebook`` top to bottom in a fresh kernel, as a user's "Run All" would."""
-    notebook = copy.deepcopy(notebook)
-    client = NotebookClient(
-        notebook,
-        timeout=600,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(tmp_path)}},
-    )
-    client.execute(env={**os.environ, "PYTHONWARNINGS": "ignore", **env})
-    return notebook
+# Notebook runs keep Python's warnings (shown on stderr, which comparisons ignore) quiet.
+QUIET = {"PYTHONWARNINGS": "ignore"}
 
 
 def cell_tagged(notebook: Any, tag: str) -> int:
@@ -61,27 +54,36 @@ def needs(*modules: str) -> None:
     ],
 )
 def test_example_gives_identical_outputs_in_two_fresh_kernels(
-    name: str, modules: tuple[str, ...], tmp_path: Path
+    run_notebook: Callable[..., Any], name: str, modules: tuple[str, ...], tmp_path: Path
 ) -> None:
     """Each bundled example, run twice from scratch, prints the same numbers bit for bit."""
     needs(*modules)
     # The kernel is told which notebook it runs, as JupyterLab does, for %repro_export.
     env = {"JPY_SESSION_NAME": str(EXAMPLES / name), "NBREPRO_CACHE_DIR": str(tmp_path)}
-    first = normalize_outputs(execute(read(EXAMPLES / name), tmp_path, **env))
-    second = normalize_outputs(execute(read(EXAMPLES / name), tmp_path, **env))
+    first = normalize_outputs(run_notebook(read(EXAMPLES / name), tmp_path, **QUIET, **env))
+    second = normalize_outputs(run_notebook(read(EXAMPLES / name), tmp_path, **QUIET, **env))
     assert first == second
     printed = "".join(o["text"] for cell in first for o in cell if o["type"] == "stdout")
     assert "seed 42 (given)" in printed
     assert any(result in printed for result in ("weights sha256", "kmeans centers", "final loss"))
 
 
-def test_frameworks_imported_after_seeding_repeat(tmp_path: Path) -> None:
+def test_frameworks_imported_after_seeding_repeat(
+    run_notebook: Callable[..., Any], tmp_path: Path
+) -> None:
     """torch (DataLoader workers too) and TensorFlow imported after %repro_seed repeat."""
     needs("numpy", "torch", "tensorflow")
     path = NOTEBOOKS / "frameworks_imported_late_repeat_in_fresh_kernels.ipynb"
-    first = normalize_outputs(execute(read(path), tmp_path))
-    assert first == normalize_outputs(execute(read(path), tmp_path))
+    first = normalize_outputs(run_notebook(read(path), tmp_path, **QUIET))
+    assert first == normalize_outputs(run_notebook(read(path), tmp_path, **QUIET))
     assert all(cell for cell in first[-3:]), "every framework cell printed something"
+
+
+def without_consumer(notebook: Any) -> Any:
+    """A copy of ``notebook`` without the cell tagged ``consumer`` (as if it were skipped)."""
+    skipped = copy.deepcopy(notebook)
+    del skipped.cells[cell_tagged(skipped, "consumer")]
+    return skipped
 
 
 def target_output(notebook: Any) -> list[dict[str, str]]:
@@ -89,15 +91,15 @@ def target_output(notebook: Any) -> list[dict[str, str]]:
     return normalize_cell(notebook.cells[cell_tagged(notebook, "target")].outputs)
 
 
-def test_per_cell_target_ignores_skipped_and_rerun_cells(tmp_path: Path) -> None:
+def test_per_cell_target_ignores_skipped_and_rerun_cells(
+    run_notebook: Callable[..., Any], tmp_path: Path
+) -> None:
     """--per-cell: skipping a randomness-consuming cell, or rerunning, leaves a cell's output."""
     needs("numpy", "torch")
     notebook = read(NOTEBOOKS / "per_cell_target_ignores_skipped_and_rerun_cells.ipynb")
-    full = target_output(execute(notebook, tmp_path))
+    full = target_output(run_notebook(notebook, tmp_path, **QUIET))
 
-    skipped = copy.deepcopy(notebook)
-    del skipped.cells[cell_tagged(skipped, "consumer")]
-    assert target_output(execute(skipped, tmp_path)) == full
+    assert target_output(run_notebook(without_consumer(notebook), tmp_path, **QUIET)) == full
 
     rerun = copy.deepcopy(notebook)
     target = rerun.cells[cell_tagged(rerun, "target")]
@@ -107,84 +109,43 @@ def test_per_cell_target_ignores_skipped_and_rerun_cells(tmp_path: Path) -> None
     rerun.cells[-1].metadata["tags"] = []
     rerun.cells[-1].id = "rerun-target"
     rerun.cells[-2].id = "rerun-consumer"
-    executed = execute(rerun, tmp_path)
+    executed = run_notebook(rerun, tmp_path, **QUIET)
     assert target_output(executed) == full
     assert normalize_cell(executed.cells[-1].outputs) == full
 
 
-def test_without_per_cell_the_target_depends_on_earlier_cells(tmp_path: Path) -> None:
+def test_without_per_cell_the_target_depends_on_earlier_cells(
+    run_notebook: Callable[..., Any], tmp_path: Path
+) -> None:
     """The converse: without --per-cell, skipping the consuming cell changes the output."""
     needs("numpy", "torch")
     notebook = read(NOTEBOOKS / "no_per_cell_target_depends_on_earlier_cells.ipynb")
-    full = target_output(execute(notebook, tmp_path))
-    skipped = copy.deepcopy(notebook)
-    del skipped.cells[cell_tagged(skipped, "consumer")]
-    assert target_output(execute(skipped, tmp_path)) != full
+    full = target_output(run_notebook(notebook, tmp_path, **QUIET))
+    assert target_output(run_notebook(without_consumer(notebook), tmp_path, **QUIET)) != full
 
 
-def run_with_cell_ids(cells: list[tuple[str, str]]) -> list[str]:
-    """Execute (cell id, source) pairs in a fresh kernel the way JupyterLab does.
-
-    JupyterLab puts the cell id in the execute request's metadata (``cellId``); ipykernel
-    passes it to IPython as ``info.cell_id``. Returns each cell's stdout.
-    """
-    from jupyter_client.manager import start_new_kernel
-
-    manager, client = start_new_kernel(kernel_name="python3")
-    try:
-        printed = []
-        for cell_id, source in cells:
-            content = {
-                "code": source,
-                "silent": False,
-                "store_history": True,
-                "user_expressions": {},
-                "allow_stdin": False,
-                "stop_on_error": True,
-            }
-            request = client.session.msg("execute_request", content, metadata={"cellId": cell_id})
-            client.shell_channel.send(request)
-            stdout = ""
-            while True:
-                message = client.get_iopub_msg(timeout=120)
-                if message["parent_header"].get("msg_id") != request["header"]["msg_id"]:
-                    continue
-                kind, body = message["msg_type"], message["content"]
-                if kind == "stream" and body["name"] == "stdout":
-                    stdout += body["text"]
-                elif kind == "error":
-                    raise AssertionError("\n".join(body["traceback"]))
-                elif kind == "status" and body["execution_state"] == "idle":
-                    break
-            printed.append(stdout)
-        return printed
-    finally:
-        client.stop_channels()
-        manager.shutdown_kernel(now=True)
-
-
-def test_per_cell_seed_follows_the_front_ends_cell_id() -> None:
+def test_per_cell_seed_follows_the_front_ends_cell_id(kernel: Callable[..., Kernel]) -> None:
     """With cell ids sent, the seed is derive_seed("cell", id): same id, same draws."""
     needs("numpy")
     draw = "import random, numpy as np; print(random.random(), np.random.rand())"
     seed_of_last = "import nbrepro; print(nbrepro.status().last_cell.seed)"
-    out = run_with_cell_ids(
-        [
-            ("a", "%load_ext nbrepro"),
-            ("b", "%repro_seed 42 --per-cell"),
-            ("c", draw),
-            ("d", draw),
-            ("c", draw),
-            ("e", seed_of_last),
-        ]
-    )
+    k = kernel()
+    cells = [
+        ("a", "%load_ext nbrepro"),
+        ("b", "%repro_seed 42 --per-cell"),
+        ("c", draw),
+        ("d", draw),
+        ("c", draw),
+        ("e", seed_of_last),
+    ]
+    out = [k.run(source, cell_id=cell_id) for cell_id, source in cells]
     assert out[2] == out[4] != out[3]
     import nbrepro
 
     assert int(out[5]) == nbrepro.derive_seed("cell", "e", seed=42)
 
 
-def test_kernels_run_the_environment_under_test() -> None:
+def test_kernels_run_the_environment_under_test(kernel: Callable[..., Kernel]) -> None:
     """The "python3" kernel is this environment's ipykernel and IPython.
 
     So the Colab-stack venv (.ci/colab_venv.sh) really tests IPython 7.34 / ipykernel 6.17
@@ -198,5 +159,5 @@ def test_kernels_run_the_environment_under_test() -> None:
         "import sys, IPython, ipykernel\n"
         "print(sys.prefix, IPython.__version__, ipykernel.__version__, sep='\\n')"
     )
-    (out,) = run_with_cell_ids([("probe", probe)])
+    out = kernel().run(probe)
     assert out.splitlines() == [sys.prefix, IPython.__version__, ipykernel.__version__]

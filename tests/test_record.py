@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -146,10 +148,10 @@ def test_bad_records_are_named(value: object, problem: str) -> None:
 
 
 @pytest.mark.kernel
-def test_export_from_a_live_kernel_keeps_cells_and_no_secrets(tmp_path: Path) -> None:
+def test_export_from_a_live_kernel_keeps_cells_and_no_secrets(
+    tmp_path: Path, run_notebook: Callable[..., Any]
+) -> None:
     """%repro_export in a real kernel finds its notebook, embeds the record, leaks nothing."""
-    from nbclient import NotebookClient
-
     data = tmp_path / "data"
     make_data(data, 4)
     saved = new_code_cell(
@@ -172,19 +174,15 @@ def test_export_from_a_live_kernel_keeps_cells_and_no_secrets(tmp_path: Path) ->
     )
     path = tmp_path / "analysis.ipynb"
     nbformat.write(notebook, path)
-    env = {
-        **os.environ,
-        **SECRETS,
-        "XLA_FLAGS": LEAKY_FLAGS,
-        "JPY_SESSION_NAME": str(path),
-        "NBREPRO_CACHE_DIR": str(tmp_path / "cache"),
-    }
-    NotebookClient(
+    run_notebook(
         nbformat.read(path, as_version=4),
+        tmp_path,
         timeout=120,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(tmp_path)}},
-    ).execute(env=env)
+        **SECRETS,
+        XLA_FLAGS=LEAKY_FLAGS,
+        JPY_SESSION_NAME=str(path),
+        NBREPRO_CACHE_DIR=str(tmp_path / "cache"),
+    )
 
     written = tmp_path / "analysis.repro.ipynb"
     text = written.read_text()
@@ -202,10 +200,10 @@ def test_export_from_a_live_kernel_keeps_cells_and_no_secrets(tmp_path: Path) ->
 
 
 @pytest.mark.kernel
-def test_changed_data_is_named_against_the_embedded_record(tmp_path: Path) -> None:
+def test_changed_data_is_named_against_the_embedded_record(
+    tmp_path: Path, run_notebook: Callable[..., Any]
+) -> None:
     """After a data file changes, %repro_data in the recorded notebook names it (NBR601)."""
-    from nbclient import NotebookClient
-
     data = tmp_path / "data"
     make_data(data, 3)
     nbrepro.seed(1)
@@ -224,18 +222,13 @@ def test_changed_data_is_named_against_the_embedded_record(tmp_path: Path) -> No
     embed(notebook, record)
     path = tmp_path / "trained.ipynb"
     nbformat.write(notebook, path)
-    env = {
-        **os.environ,
-        "JPY_SESSION_NAME": str(path),
-        "NBREPRO_CACHE_DIR": str(tmp_path / "cache"),
-    }
-    executed = nbformat.read(path, as_version=4)
-    NotebookClient(
-        executed,
+    executed = run_notebook(
+        nbformat.read(path, as_version=4),
+        tmp_path,
         timeout=120,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(tmp_path)}},
-    ).execute(env=env)
+        JPY_SESSION_NAME=str(path),
+        NBREPRO_CACHE_DIR=str(tmp_path / "cache"),
+    )
     printed = "".join(o.get("text", "") for o in executed.cells[-1].outputs)
     assert "NBR601" in printed and "trained.ipynb" in printed
     assert "img_0002.bin" in printed and "2 added" in printed

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import queue
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from IPython.core.error import UsageError
@@ -18,6 +16,9 @@ import nbrepro
 from nbrepro import _restart
 from nbrepro._config import make_config
 from nbrepro.errors import CannotRestartError, NotInIPythonError
+
+if TYPE_CHECKING:  # the kernel fixture and its driver live in tests/conftest.py
+    from conftest import Kernel
 
 # What the new process reports about itself, as JSON: a variable set before the restart
 # is gone, the hash seed comes from the process's start environment.
@@ -36,121 +37,10 @@ print(json.dumps({
 """
 
 
-class Kernel:
-    """A real kernel driven message by message, as a front end does; every wait times out."""
-
-    def __init__(self, **env: str) -> None:
-        from jupyter_client.manager import start_new_kernel
-
-        environment = {k: v for k, v in os.environ.items() if k not in _START_SETTINGS}
-        self.manager, self.client = start_new_kernel(
-            kernel_name="python3",
-            startup_timeout=60,
-            env={**environment, "PYTHONWARNINGS": "ignore", **env},
-        )
-        self.replies: dict[str, dict[str, Any]] = {}
-        self.stdout: dict[str, str] = {}
-        self.idle: set[str] = set()
-        self.session = self.reply(self.client.kernel_info())["header"]["session"]
-
-    def send(self, code: str, store_history: bool = True) -> str:
-        """Queue ``code`` for execution; return the request's id."""
-        return str(self.client.execute(code, store_history=store_history, stop_on_error=True))
-
-    def reply(self, msg_id: str, timeout: float = 30) -> dict[str, Any]:
-        """The shell reply to ``msg_id``."""
-        deadline = time.monotonic() + timeout
-        while msg_id not in self.replies:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"no reply to {msg_id} in {timeout} s")
-            try:
-                message = self.client.get_shell_msg(timeout=left)
-            except queue.Empty:
-                continue
-            self.replies[message["parent_header"].get("msg_id", "")] = message
-        return self.replies[msg_id]
-
-    def output(self, msg_id: str, timeout: float = 30) -> str:
-        """Everything ``msg_id`` printed, once the kernel went idle after it."""
-        deadline = time.monotonic() + timeout
-        while msg_id not in self.idle:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"{msg_id} did not finish in {timeout} s")
-            try:
-                message = self.client.get_iopub_msg(timeout=left)
-            except queue.Empty:
-                continue
-            parent = message["parent_header"].get("msg_id", "")
-            kind, content = message["msg_type"], message["content"]
-            if kind == "stream":
-                self.stdout[parent] = self.stdout.get(parent, "") + content["text"]
-            elif kind == "error":
-                self.stdout[parent] = self.stdout.get(parent, "") + "\n".join(content["traceback"])
-            elif kind == "status" and content["execution_state"] == "idle":
-                self.idle.add(parent)
-        return self.stdout.get(msg_id, "")
-
-    def run(self, code: str, store_history: bool = True) -> str:
-        """Execute ``code``, fail unless it succeeds; return what it printed."""
-        msg_id = self.send(code, store_history)
-        reply = self.reply(msg_id)
-        printed = self.output(msg_id)
-        assert reply["content"]["status"] == "ok", printed
-        return printed
-
-    def wait_for_new_process(self, timeout: float = 30) -> None:
-        """Until a kernel with a new session id answers on the same connection.
-
-        And until its IOPub messages arrive: the SUB socket reconnects on its own, and what
-        the kernel publishes before it has (its first replies' status) is lost, which is why
-        jupyter_client's ``wait_for_ready`` also waits for IOPub.
-        """
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            request = self.client.kernel_info()
-            try:
-                reply = self.reply(request, timeout=1)
-            except TimeoutError:
-                continue  # sent while the old process was being replaced
-            if reply["header"]["session"] == self.session:
-                time.sleep(0.1)
-                continue
-            try:
-                self.output(request, timeout=1)
-            except TimeoutError:
-                continue
-            self.session = reply["header"]["session"]
-            return
-        raise TimeoutError(f"the kernel did not come back in {timeout} s")
-
-    def probe(self) -> dict[str, Any]:
-        """What the process says about itself (see PROBE)."""
-        result: dict[str, Any] = json.loads(self.run(PROBE))
-        return result
-
-    def close(self) -> None:
-        """Stop the kernel and the channels."""
-        self.client.stop_channels()
-        self.manager.shutdown_kernel(now=True)
-
-
-_START_SETTINGS = {"PYTHONHASHSEED", _restart.RUNTIME_VARIABLE}
-
-
-@pytest.fixture
-def kernel() -> Iterator[Callable[..., Kernel]]:
-    """Start real kernels (keyword arguments go into their environment); stop them after."""
-    started: list[Kernel] = []
-
-    def start(**env: str) -> Kernel:
-        started.append(Kernel(**env))
-        return started[-1]
-
-    yield start
-    for each in started:
-        each.close()
+def probe(kernel: Kernel) -> dict[str, Any]:
+    """What the kernel's process says about itself (see PROBE)."""
+    result: dict[str, Any] = json.loads(kernel.run(PROBE))
+    return result
 
 
 @pytest.mark.kernel
@@ -159,7 +49,7 @@ def test_restart_replaces_the_process_in_place(kernel: Callable[..., Kernel]) ->
     k = kernel()
     k.run("%load_ext nbrepro")
     k.run("marker = 1")
-    before = k.probe()
+    before = probe(k)
     assert before["marker"] and before["hash_randomization"] == 1
 
     restart = k.send("%repro_restart")
@@ -175,7 +65,7 @@ def test_restart_replaces_the_process_in_place(kernel: Callable[..., Kernel]) ->
     assert "process-start settings in force: PYTHONHASHSEED=0" in printed
     assert "fresh runtime: nothing ran before %repro_seed" in printed
     assert "NBR101" not in printed
-    after = k.probe()
+    after = probe(k)
     assert after["pid"] == before["pid"]
     assert not after["marker"]
     assert after["hash_randomization"] == 0 and after["PYTHONHASHSEED"] == "0"
@@ -184,7 +74,7 @@ def test_restart_replaces_the_process_in_place(kernel: Callable[..., Kernel]) ->
     restart = k.send("%repro_restart")
     assert "OMP_NUM_THREADS=2" in k.output(restart)
     k.wait_for_new_process()
-    again = k.probe()
+    again = probe(k)
     assert again["pid"] == before["pid"] and again["OMP_NUM_THREADS"] == "2"
     assert again["hash"] == after["hash"]
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from nbrepro._backends._base import Backend
 from nbrepro._findings import THREAD_SETTING_TOO_LATE, Finding, Severity
-from nbrepro._process_settings import start_value
+from nbrepro._process_settings import start_environment
 
 if TYPE_CHECKING:
     from nbrepro._session import Session
@@ -70,7 +70,8 @@ class NumpyBackend(Backend):
         except ImportError:
             # The pool was sized from the variables the process started with, whatever
             # os.environ says now (nbrepro exports them for processes started later).
-            if all(start_value(v) == str(threads) for v in _BLAS_THREAD_VARIABLES):
+            start = start_environment()
+            if all(start.get(v) == str(threads) for v in _BLAS_THREAD_VARIABLES):
                 return []
             settings = {v: str(threads) for v in _BLAS_THREAD_VARIABLES}
             return [

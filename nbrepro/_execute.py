@@ -37,8 +37,9 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 from nbformat import NotebookNode
 
 from nbrepro._config import validate_seed
+from nbrepro._process_settings import process_start_settings
 from nbrepro._record import embed
-from nbrepro._restart import RUNTIME_VARIABLE, process_start_settings, runtime_record
+from nbrepro._runtime_record import RUNTIME_VARIABLE, runtime_record
 from nbrepro.errors import CellError, KernelError, NbreproError
 
 T = TypeVar("T")
@@ -81,7 +82,7 @@ def kernel_environment(
     """The environment a fresh kernel starts with: ``base`` plus the process-start settings.
 
     The settings are those ``%repro_restart`` starts a kernel with
-    (:func:`nbrepro._restart.process_start_settings`): ``PYTHONHASHSEED`` fixed, and
+    (:func:`nbrepro._process_settings.process_start_settings`): ``PYTHONHASHSEED`` fixed, and
     ``CUBLAS_WORKSPACE_CONFIG`` where the installed torch is older than 2.10.
     ``JPY_SESSION_NAME`` carries the notebook's path, as jupyter_server sets it, for code that
     asks which notebook runs.

@@ -10,7 +10,7 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
-from nbrepro import _api, _restart
+from nbrepro import _api, _freshness, _restart
 from nbrepro._config import REPLAY_SEED_VARIABLE
 from nbrepro._panel import status_panel
 from nbrepro.errors import (
@@ -80,10 +80,10 @@ class ReproMagics(Magics):
             CannotRestartError,
         ) as error:
             raise UsageError(f"%repro_seed: {error}") from error
-        freshness = _restart.check_freshness(self.shell, status.findings)
+        freshness = _freshness.check_freshness(self.shell, status.findings)
         refusal = None
         if args.restart and not freshness.fresh:
-            refusal = _restart.restart_refusal(freshness)
+            refusal = _freshness.restart_refusal(freshness)
             if refusal is None:
                 # The process is replaced in a moment: what was just applied goes with it.
                 print("nbrepro: " + str(freshness).lstrip())

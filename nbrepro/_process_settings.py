@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import lru_cache
 
+from nbrepro._config import Config
 from nbrepro._findings import HASH_RANDOMIZATION, Finding, Severity, restart_fix
 
 HASH_SEED_VARIABLE = "PYTHONHASHSEED"
@@ -67,3 +69,41 @@ def set_thread_variables(threads: int) -> None:
     """Export the thread-count variables for libraries loaded later and child processes."""
     for name in THREAD_VARIABLES:
         os.environ[name] = str(threads)
+
+
+def process_start_settings(config: Config | None) -> dict[str, str]:
+    """The environment a fresh runtime for ``config`` needs from its start.
+
+    ``PYTHONHASHSEED`` always; ``CUBLAS_WORKSPACE_CONFIG`` when the installed torch needs it
+    for deterministic cuBLAS (read from the package metadata: torch is not imported); the
+    thread variables when ``config`` fixes the thread count.
+    """
+    # Imported here: the adapters read this module's start environment, so importing them
+    # when this module loads would be circular.
+    from nbrepro._backends.torch import CUBLAS_VALUE, CUBLAS_VARIABLE, needs_cublas_variable
+
+    settings = {HASH_SEED_VARIABLE: HASH_SEED_VALUE}
+    torch_version = installed_torch()
+    if torch_version is not None and needs_cublas_variable(torch_version):
+        settings[CUBLAS_VARIABLE] = CUBLAS_VALUE
+    if config is not None and config.threads is not None:
+        settings.update(dict.fromkeys(THREAD_VARIABLES, str(config.threads)))
+    return settings
+
+
+@lru_cache(maxsize=1)
+def installed_torch() -> str | None:
+    """The installed torch's version from its package metadata (torch is not imported)."""
+    # Once: the installed version does not change under a running process, and the lookup
+    # costs ~2 ms.
+    from importlib import metadata  # not at import time: it costs more than nbrepro itself
+
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def assignments(settings: dict[str, str]) -> str:
+    """``settings`` as shell assignments: ``PYTHONHASHSEED=0 OMP_NUM_THREADS=2``."""
+    return " ".join(f"{name}={value}" for name, value in settings.items())

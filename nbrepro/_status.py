@@ -9,7 +9,7 @@ from typing import Any
 
 from nbrepro._audit import audit
 from nbrepro._findings import Finding
-from nbrepro._restart import Runtime, current_runtime
+from nbrepro._runtime_record import Runtime, current_runtime
 from nbrepro._session import CellSeed, Session
 
 

@@ -18,7 +18,7 @@ import pytest
 
 import nbrepro
 from nbrepro._process_settings import HASH_SEED_VARIABLE
-from nbrepro._restart import RUNTIME_VARIABLE
+from nbrepro._runtime_record import RUNTIME_VARIABLE
 
 
 @pytest.fixture(autouse=True)

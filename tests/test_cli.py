@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 import nbrepro
-from nbrepro import _execute, _restart
+from nbrepro import _execute, _process_settings
 from nbrepro._cli import main
 from nbrepro._execute import CellRef
 from nbrepro._normalize import normalize_outputs
@@ -254,11 +254,11 @@ def test_kernel_environment_fixes_process_start_settings(
         return torch_version
 
     monkeypatch.setattr(importlib.metadata, "version", version)
-    _restart._installed_torch.cache_clear()  # read once per process; here, per case
+    _process_settings.installed_torch.cache_clear()  # read once per process; here, per case
     try:
         environment = _execute.kernel_environment({"PYTHONHASHSEED": "random", "HOME": "/h"})
     finally:
-        _restart._installed_torch.cache_clear()
+        _process_settings.installed_torch.cache_clear()
     assert environment["PYTHONHASHSEED"] == "0"
     assert environment["HOME"] == "/h"
     assert environment.get("CUBLAS_WORKSPACE_CONFIG") == cublas

@@ -13,7 +13,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 import nbrepro
-from nbrepro import _restart
+from nbrepro import _freshness, _process_settings, _restart, _runtime_record
 from nbrepro._config import make_config
 from nbrepro.errors import CannotRestartError, NotInIPythonError
 
@@ -188,7 +188,7 @@ def test_plain_python_gets_a_clear_error() -> None:
 )
 def test_setup_only_cells(source: str, setup: bool) -> None:
     """Imports, setup magics and literal assignments leave a runtime fresh; nothing else."""
-    assert _restart.setup_only(source) is setup
+    assert _freshness.setup_only(source) is setup
 
 
 def test_freshness_names_the_cells_that_ran(terminal: InteractiveShell) -> None:
@@ -196,24 +196,24 @@ def test_freshness_names_the_cells_that_ran(terminal: InteractiveShell) -> None:
     for source in ["import random", "x = random.random()", "SEED = 1", "%repro_seed 1"]:
         terminal.run_cell(source, store_history=True).raise_error()
     start = terminal.execution_count - 4  # the shell is shared: earlier tests' cells come first
-    freshness = _restart.check_freshness(terminal, nbrepro.status().findings)
+    freshness = _freshness.check_freshness(terminal, nbrepro.status().findings)
     assert freshness.cells[-1] == f"In [{start + 1}] `x = random.random()`"
     assert not any(
         cell.startswith((f"In [{start}]", f"In [{start + 2}]")) for cell in freshness.cells
     )
     assert not freshness.fresh
     assert "there is no kernel to restart here" in str(freshness)
-    one = _restart.Freshness(cells=freshness.cells[-1:], settings=(), runtime=None)
+    one = _freshness.Freshness(cells=freshness.cells[-1:], settings=(), runtime=None)
     assert f"not a fresh runtime: In [{start + 1}] `x = random.random()` ran before" in str(one)
     assert "fix: %repro_restart" in str(one)
 
 
 def test_process_start_settings_follow_the_config() -> None:
     """PYTHONHASHSEED always, thread variables with --threads, cuBLAS by torch's metadata."""
-    settings = _restart.process_start_settings(None)
+    settings = _process_settings.process_start_settings(None)
     assert settings["PYTHONHASHSEED"] == "0"
     assert "OMP_NUM_THREADS" not in settings
-    threaded = _restart.process_start_settings(make_config(1, threads=3))
+    threaded = _process_settings.process_start_settings(make_config(1, threads=3))
     assert threaded["OMP_NUM_THREADS"] == threaded["TF_NUM_INTEROP_THREADS"] == "3"
     try:
         from importlib.metadata import version
@@ -228,7 +228,7 @@ def test_a_record_from_another_process_is_ignored(run_fresh: Callable[..., list[
     """A child process inherits the variable, not the restart: the pid must match."""
     record = {"started_by": "%repro_restart", "started_at": 0, "pid": 1, "settings": {}}
     (out,) = run_fresh(
-        "from nbrepro import _restart; print(_restart.current_runtime())",
+        "from nbrepro import _runtime_record; print(_runtime_record.current_runtime())",
         NBREPRO_RUNTIME=json.dumps(record),
     )
     assert out == "None\n"
@@ -238,7 +238,7 @@ def test_fresh_environment_starts_from_the_start_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Start environment + settings + record; settings of the last restart do not linger."""
-    previous = _restart.Runtime(
+    previous = _runtime_record.Runtime(
         "%repro_restart", 0.0, {"PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "2"}
     )
     monkeypatch.setattr(_restart, "current_runtime", lambda: previous)
@@ -252,22 +252,22 @@ def test_fresh_environment_starts_from_the_start_environment(
     assert environment == {
         "PATH": "/bin",
         "PYTHONHASHSEED": "0",
-        _restart.RUNTIME_VARIABLE: '{"pid": 1}',
+        _runtime_record.RUNTIME_VARIABLE: '{"pid": 1}',
     }
 
 
 def test_a_runtime_nbrepro_started_is_not_restarted_for_the_same_settings() -> None:
     """The loop guard: cells, or settings the runtime already has, mean no second restart."""
-    wanted = _restart.process_start_settings(None)
-    runtime = _restart.Runtime("%repro_seed --restart", 0.0, wanted)
+    wanted = _process_settings.process_start_settings(None)
+    runtime = _runtime_record.Runtime("%repro_seed --restart", 0.0, wanted)
     setting = nbrepro.Finding("NBR103", nbrepro.Severity.WARNING, "pool sized", "restart")
-    with_cells = _restart.Freshness(cells=("In [1] `x = 1 + 1`",), settings=(), runtime=runtime)
-    assert "Move %repro_seed above them" in str(_restart.restart_refusal(with_cells))
-    same = _restart.Freshness(cells=(), settings=(setting,), runtime=runtime)
-    assert "with the settings a restart would give it now" in str(_restart.restart_refusal(same))
+    with_cells = _freshness.Freshness(cells=("In [1] `x = 1 + 1`",), settings=(), runtime=runtime)
+    assert "Move %repro_seed above them" in str(_freshness.restart_refusal(with_cells))
+    same = _freshness.Freshness(cells=(), settings=(setting,), runtime=runtime)
+    assert "with the settings a restart would give it now" in str(_freshness.restart_refusal(same))
     nbrepro.seed(1, threads=2)  # asks for thread variables the runtime was not started with
-    assert _restart.restart_refusal(same) is None
-    assert _restart.restart_refusal(_restart.Freshness((), (setting,), None)) is None
+    assert _freshness.restart_refusal(same) is None
+    assert _freshness.restart_refusal(_freshness.Freshness((), (setting,), None)) is None
 
 
 def test_status_shows_the_runtime_nbrepro_started(run_fresh: Callable[..., list[str]]) -> None:

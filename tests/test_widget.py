@@ -223,7 +223,7 @@ def test_summary_html_without_a_seed() -> None:
 
 def test_runtime_nbrepro_started_is_shown() -> None:
     """A runtime started by %repro_restart reaches the widget's state and the summary."""
-    from nbrepro._restart import Runtime
+    from nbrepro._runtime_record import Runtime
 
     runtime = Runtime("%repro_restart", 0.0, {"PYTHONHASHSEED": "0"})
     status = dataclasses.replace(nbrepro.status(), runtime=runtime)

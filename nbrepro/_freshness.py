@@ -1,0 +1,220 @@
+"""Whether ``%repro_seed`` runs in a fresh runtime, and whether ``--restart`` should restart.
+
+A notebook is only known to run from scratch when nothing but setup ran before its seed, and
+every setting read at process start (``PYTHONHASHSEED``, the cuBLAS workspace, thread-pool
+sizes) is in force.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nbrepro._backends.torch import CUBLAS_VARIABLE
+from nbrepro._findings import (
+    CUBLAS_WORKSPACE_TOO_LATE,
+    HASH_RANDOMIZATION,
+    THREAD_SETTING_TOO_LATE,
+    Finding,
+)
+from nbrepro._process_settings import HASH_SEED_VARIABLE, process_start_settings
+from nbrepro._restart import ensure_restartable
+from nbrepro._runtime_record import Runtime, current_runtime, on_colab
+from nbrepro._session import session
+from nbrepro.errors import CannotRestartError
+
+#: Findings about settings that only a new process can change.
+PROCESS_START_CODES = frozenset(
+    {HASH_RANDOMIZATION, CUBLAS_WORKSPACE_TOO_LATE, THREAD_SETTING_TOO_LATE}
+)
+
+# Line magics that prepare a session without running the user's computation; cells made of
+# these, imports and literal assignments leave a runtime fresh.
+_SETUP_MAGICS = frozenset(
+    {
+        "load_ext", "reload_ext", "repro_seed", "repro_status", "repro_data", "repro_export",
+        "repro_restart", "matplotlib", "config", "env", "pip", "conda", "mamba", "autoreload",
+        "aimport",
+    }
+)  # fmt: skip
+_CELLS_NAMED = 5  # in a message; the rest are counted
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """Whether ``%repro_seed`` ran in a fresh runtime, and if not, what made it used."""
+
+    #: cells that ran before, other than setup, as ``"In [3] `x = random.random()`"``
+    cells: tuple[str, ...]
+    #: findings about settings only a new process can change (NBR101, NBR102, NBR103)
+    settings: tuple[Finding, ...]
+    runtime: Runtime | None  #: how nbrepro started this process, if it did
+    restartable: bool = True  #: in a kernel nbrepro can restart (not terminal IPython)
+
+    @property
+    def fresh(self) -> bool:
+        """Nothing but setup ran before, and every process-start setting is in force."""
+        return not self.cells and not self.settings
+
+    def __str__(self) -> str:
+        if self.fresh:
+            return "  fresh runtime: nothing ran before %repro_seed"
+        reasons = []
+        if self.cells:
+            named = ", ".join(self.cells[:_CELLS_NAMED])
+            if len(self.cells) > _CELLS_NAMED:
+                named += f" and {len(self.cells) - _CELLS_NAMED} more"
+            reasons.append(
+                f"{named} ran before %repro_seed, so a run from the top will not repeat what "
+                "they did to random state and variables"
+            )
+        for finding in self.settings:
+            reasons.append(f"{finding.code} needs a new process ({_setting_names(finding)})")
+        fix = (
+            "%repro_restart, then run the notebook from the top (or %repro_seed --restart, "
+            "which restarts by itself)"
+        )
+        if not self.restartable:
+            fix = (
+                "start a new process with PYTHONHASHSEED=0 in its environment (there is no "
+                "kernel to restart here), then run the code from the top"
+            )
+        elif on_colab() and not self.cells and _colab_cannot_fix(self.settings):
+            fix = (
+                "none on Colab, which cannot start a runtime with PYTHONHASHSEED set: keep "
+                "results independent of the iteration order of sets of str (sort them)"
+            )
+        return "  not a fresh runtime: " + "; ".join(reasons) + f"\n      fix: {fix}"
+
+
+def check_freshness(shell: Any, findings: Sequence[Finding]) -> Freshness:
+    """Whether the cell running now would be the first of a fresh runtime.
+
+    ``shell`` is the IPython shell whose input history is read (cells that ran before the
+    current one); ``findings`` are the session's, of which the process-start ones count.
+    """
+    cells: list[str] = []
+    count = getattr(shell, "execution_count", 0)
+    history = getattr(shell, "history_manager", None)
+    if history is not None:
+        raw, parsed = history.input_hist_raw, history.input_hist_parsed
+        # Index n holds the cell with execution count n; the current cell is stored already.
+        for number in range(1, min(count, len(raw), len(parsed))):
+            if not setup_only(parsed[number]):
+                cells.append(f"In [{number}] `{_first_line(raw[number])}`")
+    settings = tuple(f for f in findings if f.code in PROCESS_START_CODES)
+    try:
+        ensure_restartable(shell)
+    except CannotRestartError:
+        restartable = False
+    else:
+        restartable = True
+    return Freshness(tuple(cells), settings, current_runtime(), restartable)
+
+
+def setup_only(source: str) -> bool:
+    """Whether a cell (as IPython translated it) only prepares: imports, setup magics, literals.
+
+    Such cells draw no random numbers and compute nothing, so running them before
+    ``%repro_seed`` leaves a runtime fresh. Anything else, or code that does not parse, counts
+    as a cell that ran.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    return all(_setup_statement(node) for node in tree.body)
+
+
+def restart_refusal(freshness: Freshness) -> str | None:
+    """Why ``%repro_seed --restart`` must not restart now, or ``None`` when a restart helps.
+
+    A runtime nbrepro started is restarted again by itself only when the session's
+    configuration asks for a process-start setting it was not started with: otherwise the
+    cells above ``%repro_seed`` (or a setting a restart cannot fix) would make the next run not
+    fresh either, and every "Run All" would restart the kernel again.
+    """
+    runtime = freshness.runtime
+    if runtime is not None:
+        started = f"{runtime.started_by} started this runtime"
+        anyway = "or run %repro_restart to restart anyway"
+        if freshness.cells:
+            return (
+                f"nbrepro: not restarting again: {started}, and the cells named above ran in "
+                f"it before %repro_seed. Move %repro_seed above them, {anyway}."
+            )
+        wanted = process_start_settings(session().config)
+        if on_colab() or wanted.items() <= runtime.settings.items():
+            return (
+                f"nbrepro: not restarting again: {started} with the settings a restart would "
+                f"give it now; {anyway}."
+            )
+    if on_colab() and not freshness.cells and _colab_cannot_fix(freshness.settings):
+        return (
+            "nbrepro: not restarting: on Colab a new runtime cannot be given PYTHONHASHSEED, "
+            "so a restart would not fix NBR101; keep results independent of the iteration "
+            "order of sets of str (sort them)."
+        )
+    return None
+
+
+def _setup_statement(node: ast.stmt) -> bool:
+    if isinstance(node, (ast.Import, ast.ImportFrom, ast.Pass)):
+        return True
+    if isinstance(node, ast.Expr):
+        return isinstance(node.value, ast.Constant) or _setup_call(node.value)
+    if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+        try:
+            ast.literal_eval(node.value)
+        except ValueError:
+            return False
+        return True
+    if isinstance(node, ast.Try):
+        body = [*node.body, *node.orelse, *node.finalbody]
+        body += [statement for handler in node.handlers for statement in handler.body]
+        return all(_setup_statement(statement) for statement in body)
+    return False
+
+
+def _setup_call(node: ast.expr) -> bool:
+    """``get_ipython().run_line_magic("<setup magic>", ...)`` or ``get_ipython().system(...)``."""
+    if not (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Call)
+        and isinstance(node.func.value.func, ast.Name)
+        and node.func.value.func.id == "get_ipython"
+    ):
+        return False
+    if node.func.attr == "system":  # `!pip install ...`: runs outside the kernel
+        return True
+    return (
+        node.func.attr == "run_line_magic"
+        and bool(node.args)
+        and isinstance(node.args[0], ast.Constant)
+        and node.args[0].value in _SETUP_MAGICS
+    )
+
+
+def _first_line(source: str, width: int = 48) -> str:
+    lines = [line.strip() for line in source.strip().splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    if len(first) > width or len(lines) > 1:
+        return first[:width].rstrip() + " …"
+    return first
+
+
+def _colab_cannot_fix(settings: Sequence[Finding]) -> bool:
+    # Colab starts its runtimes with its own environment: a fixed hash seed is out of reach,
+    # while the cuBLAS and thread settings only need %repro_seed to run before the frameworks.
+    return all(finding.code == HASH_RANDOMIZATION for finding in settings)
+
+
+def _setting_names(finding: Finding) -> str:
+    if finding.code == HASH_RANDOMIZATION:
+        return HASH_SEED_VARIABLE
+    if finding.code == CUBLAS_WORKSPACE_TOO_LATE:
+        return CUBLAS_VARIABLE
+    return "thread variables"

@@ -23,6 +23,7 @@ def seed(
     strict: bool = False,
     per_cell: bool = False,
     threads: int | None = None,
+    quiet: bool = False,
 ) -> Status:
     """Seed every PRNG that is loaded now, and each framework the moment it is imported.
 
@@ -37,18 +38,27 @@ def seed(
         per_cell: in IPython, reseed every PRNG before each cell with a seed derived from the
             experiment seed and the cell's id (or, where the front end sends no id, the cell's
             source), so a cell's randomness does not depend on which cells ran before it.
-        threads: fix intra- and inter-op thread counts (CPU floating-point reproducibility).
+        threads: fix intra- and inter-op thread counts (CPU floating-point reproducibility),
+            an integer from 1 to 1024.
+        quiet: in IPython, do not print a line under a cell for each new warning or error
+            finding it caused (``status()`` and the panel still list them).
 
     Returns:
         The :class:`~nbrepro.Status` in force, with findings for what this process cannot
         fix any more (settings read only at process start).
 
     Raises:
-        InvalidSeedError, InvalidOptionError: a bad value; nothing was changed.
+        InvalidSeedError, InvalidOptionError: a bad value (an option that is not ``True``
+            or ``False``, a thread count outside 1..1024); nothing was changed.
         NotInIPythonError: ``per_cell`` outside IPython; nothing was changed.
     """
     config = make_config(
-        seed, deterministic=deterministic, strict=strict, per_cell=per_cell, threads=threads
+        seed,
+        deterministic=deterministic,
+        strict=strict,
+        per_cell=per_cell,
+        threads=threads,
+        quiet=quiet,
     )
     shell = _shell()
     if config.per_cell and shell is None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import enum
 import operator
 import os
+import re
+import reprlib
 from dataclasses import dataclass
 
 from nbrepro.errors import InvalidOptionError, InvalidSeedError
@@ -19,6 +21,13 @@ MAX_SEED = 2**31 - 1
 MAX_THREADS = 1024
 #: Where no seed is given, a seed in this variable is used instead of a fresh draw.
 REPLAY_SEED_VARIABLE = "NBREPRO_SEED"
+# ASCII digits only: str.isdigit() and int() also take other scripts' digits (U+FF14), and
+# int() takes signs and underscores ("+3", "1_0"), none of which a seed may be written with.
+_DIGITS = re.compile(r"[0-9]+", re.ASCII)
+_MAX_DIGITS = 18  # beyond every range here; longer strings are not converted
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = 40
+_SHORT.maxother = 40
 
 
 class Determinism(str, enum.Enum):
@@ -45,46 +54,81 @@ class Config:
     deterministic: Determinism
     per_cell: bool
     threads: int | None
+    quiet: bool = False  #: no run-time finding lines under cells (the panel still lists them)
 
 
 def validate_seed(value: object) -> int:
     """Return ``value`` as a seed, or raise :class:`InvalidSeedError` naming it.
 
-    Integers (and strings of decimal digits, as typed after a magic) from 0 to 2**31-1 are
-    allowed; floats, bools and anything else are refused rather than rounded or truncated.
+    Integers (and strings of ASCII decimal digits, as typed after a magic) from 0 to 2**31-1
+    are allowed; floats, bools, signs, underscores, other scripts' digits and anything else are
+    refused rather than rounded, truncated or guessed.
     """
     allowed = f"a seed must be an integer from 0 to {MAX_SEED} (2**31-1)"
-    if isinstance(value, bool):
-        raise InvalidSeedError(f"invalid seed {value!r}: {allowed}, not a bool")
-    if isinstance(value, str):
-        text = value.strip()
-        if not text.lstrip("-").isdigit() or not text.isascii():
-            raise InvalidSeedError(f"invalid seed {value!r}: {allowed}")
-        number = int(text)
-    else:
-        try:
-            number = operator.index(value)  # type: ignore[arg-type]
-        except TypeError:
-            raise InvalidSeedError(
-                f"invalid seed {value!r}: {allowed}, not {type(value).__name__}"
-            ) from None
-    if not 0 <= number <= MAX_SEED:
-        raise InvalidSeedError(f"invalid seed {value!r}: {allowed}")
+    number = _integer(value, allowed, InvalidSeedError, "seed")
+    if number is None or not 0 <= number <= MAX_SEED:
+        raise InvalidSeedError(f"invalid seed {shown(value)}: {allowed}")
     return number
 
 
 def validate_threads(value: object) -> int:
-    """Return ``value`` as a thread count, or raise :class:`InvalidOptionError` naming it."""
+    """Return ``value`` as a thread count, or raise :class:`InvalidOptionError` naming it.
+
+    The same rules as a seed: an integer, or a string of ASCII digits, from 1 to 1024.
+    """
     allowed = f"the thread count must be an integer from 1 to {MAX_THREADS}"
-    if isinstance(value, bool):
-        raise InvalidOptionError(f"invalid thread count {value!r}: {allowed}")
-    try:
-        number = int(value.strip()) if isinstance(value, str) else operator.index(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InvalidOptionError(f"invalid thread count {value!r}: {allowed}") from None
-    if not 1 <= number <= MAX_THREADS:
-        raise InvalidOptionError(f"invalid thread count {value!r}: {allowed}")
+    number = _integer(value, allowed, InvalidOptionError, "thread count")
+    if number is None or not 1 <= number <= MAX_THREADS:
+        raise InvalidOptionError(f"invalid thread count {shown(value)}: {allowed}")
     return number
+
+
+def validate_flag(value: object, name: str) -> bool:
+    """Return ``value`` if it is ``True`` or ``False``; else :class:`InvalidOptionError`.
+
+    Truthiness is not guessed: ``deterministic="no"`` would otherwise switch determinism on.
+    """
+    if not isinstance(value, bool):
+        raise InvalidOptionError(f"invalid {name}={shown(value)}: it must be True or False")
+    return value
+
+
+def shown(value: object) -> str:
+    """``value`` as an error message shows it: its repr, shortened when long.
+
+    A 5,000-digit integer has no repr at all (Python limits int-to-str conversion), so such
+    a number is described by its size.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"(an integer of about {int(value.bit_length() * 0.30103) + 1} digits)"
+    text = _SHORT.repr(value)
+    if isinstance(value, str) and len(text) < len(value) + 2:
+        text += f" ({len(value)} characters)"
+    return text
+
+
+def _integer(
+    value: object, allowed: str, error: type[InvalidSeedError | InvalidOptionError], what: str
+) -> int | None:
+    """``value`` as an int, ``None`` for a well-formed number out of any sane range, or raise.
+
+    Strings are ASCII digits only; so long a string is never handed to ``int()`` (which
+    refuses more than 4,300 digits with a ValueError of its own).
+    """
+    if isinstance(value, bool):
+        raise error(f"invalid {what} {value!r}: {allowed}, not a bool")
+    if isinstance(value, str):
+        text = value.strip()
+        if not _DIGITS.fullmatch(text):
+            raise error(f"invalid {what} {shown(value)}: {allowed}, written with digits 0-9 only")
+        significant = text.lstrip("0") or "0"
+        return int(significant) if len(significant) <= _MAX_DIGITS else None
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise error(
+            f"invalid {what} {shown(value)}: {allowed}, not {type(value).__name__}"
+        ) from None
 
 
 def draw_seed() -> int:
@@ -100,8 +144,12 @@ def make_config(
     strict: bool = False,
     per_cell: bool = False,
     threads: object = None,
+    quiet: bool = False,
 ) -> Config:
     """Validate every option and return the :class:`Config`; draw a seed if none is given."""
+    flags = {"deterministic": deterministic, "strict": strict, "per_cell": per_cell, "quiet": quiet}
+    for name, flag in flags.items():
+        validate_flag(flag, name)
     if seed is None:
         # nbrepro rerun replays an auto-assigned seed through this variable.
         replay = os.environ.get(REPLAY_SEED_VARIABLE)
@@ -122,6 +170,7 @@ def make_config(
         seed=chosen,
         seed_source=source,
         deterministic=mode,
-        per_cell=bool(per_cell),
+        per_cell=per_cell,
         threads=None if threads is None else validate_threads(threads),
+        quiet=quiet,
     )

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+import shlex
 import sys
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
 from nbrepro import _api, _freshness, _restart
@@ -20,6 +24,64 @@ from nbrepro.errors import (
     NbreproError,
     NotInIPythonError,
 )
+
+
+class _Once(argparse.Action):
+    """Stores an option's value, and refuses the option given twice rather than pick one."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        given = namespace.__dict__.setdefault("_given", set())
+        if self.dest in given:
+            parser.error(f"{option_string} is given twice; give it once")
+        given.add(self.dest)
+        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+
+
+class _FlagOnce(_Once):
+    """A switch (``store_true``) that may be given once."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, const=True, default=False, **kwargs)
+
+
+def _parse(magic: Callable[..., Any], line: str) -> argparse.Namespace:
+    """``line`` split as a shell splits it, then parsed by ``magic``'s argument parser.
+
+    IPython's own splitting keeps quotes (``"my data.csv"`` would be a file name with quotes
+    in it). Options must be spelt out: ``--det`` is refused, not taken for
+    ``--deterministic``. Every refusal is a :class:`UsageError` that names the magic and shows
+    its usage.
+    """
+    parser: argparse.ArgumentParser = magic.parser  # type: ignore[attr-defined]
+    parser.allow_abbrev = False  # read at parse time; IPython's parser takes no such argument
+    name = f"%{magic.__name__}"
+    try:
+        argv = shlex.split(line, posix=os.name != "nt")
+    except ValueError as error:  # "No closing quotation", "No escaped character"
+        raise UsageError(
+            f"{name}: {str(error).lower()} in {line.strip()!r}: close each quote (put a path "
+            "with spaces in matching quotes, or escape the space with a backslash)"
+        ) from None
+    if os.name == "nt":  # backslashes are path separators there, so no POSIX escapes
+        argv = [_unquoted(arg) for arg in argv]
+    try:
+        return parser.parse_args(argv)
+    except UsageError as error:
+        # IPython's formatter writes reStructuredText ("::") and wraps lines: one line here.
+        usage = " ".join(parser.format_usage().replace("::", "").split())
+        raise UsageError(f"{name}: {error} (usage: {usage})") from None
+
+
+def _unquoted(arg: str) -> str:
+    if len(arg) >= 2 and arg[0] == arg[-1] and arg[0] in "\"'":
+        return arg[1:-1]
+    return arg
 
 
 @magics_class
@@ -36,20 +98,31 @@ class ReproMagics(Magics):
     )
     @argument(
         "--deterministic",
-        action="store_true",
+        action=_FlagOnce,
         help="deterministic kernels: torch deterministic algorithms (nondeterministic ops warn "
         "and are recorded), cuDNN benchmark off, TensorFlow op determinism, cuBLAS workspace",
     )
-    @argument("--strict", action="store_true", help="like --deterministic, but such ops raise")
+    @argument("--strict", action=_FlagOnce, help="like --deterministic, but such ops raise")
     @argument(
         "--per-cell",
-        action="store_true",
+        action=_FlagOnce,
         help="reseed every PRNG before each cell from the experiment seed and the cell's id",
     )
-    @argument("--threads", metavar="N", default=None, help="fix intra/inter-op thread counts")
+    @argument(
+        "--threads",
+        metavar="N",
+        action=_Once,
+        default=None,
+        help="fix intra/inter-op thread counts, an integer from 1 to 1024",
+    )
+    @argument(
+        "--quiet",
+        action=_FlagOnce,
+        help="no line under a cell for the new findings it caused (the panel still lists them)",
+    )
     @argument(
         "--restart",
-        action="store_true",
+        action=_FlagOnce,
         help="if the runtime is not fresh (cells ran before, or a process-start setting "
         "needs a new process), restart the kernel into a fresh one instead; run the notebook "
         "from the top afterwards. A runtime nbrepro started is not restarted again by itself",
@@ -62,7 +135,7 @@ class ReproMagics(Magics):
         the settings read at process start are in force; if not, names what ran and points to
         ``%repro_restart``.
         """
-        args = parse_argstring(self.repro_seed, line)
+        args = _parse(self.repro_seed, line)
         try:
             if args.restart:
                 _restart.ensure_restartable(self.shell)
@@ -72,6 +145,7 @@ class ReproMagics(Magics):
                 strict=args.strict,
                 per_cell=args.per_cell,
                 threads=args.threads,
+                quiet=args.quiet,
             )
         except (
             InvalidSeedError,
@@ -117,7 +191,7 @@ class ReproMagics(Magics):
         lost. Cells queued behind this one (a "Run All") are cancelled. On Colab the runtime
         is restarted without new environment variables.
         """
-        parse_argstring(self.repro_restart, line)
+        _parse(self.repro_restart, line)
         try:
             print(_restart.restart(self.shell))
         except CannotRestartError as error:
@@ -144,7 +218,7 @@ class ReproMagics(Magics):
         notebook (where the notebook can be located). Unchanged data is re-checked from a
         cache keyed by size and modification time.
         """
-        args = parse_argstring(self.repro_data, line)
+        args = _parse(self.repro_data, line)
         try:
             changed = _api.fingerprint(args.paths)
         except InvalidOptionError as error:
@@ -165,10 +239,11 @@ class ReproMagics(Magics):
     @argument(
         "--source",
         metavar="NB",
+        action=_Once,
         default=None,
         help="the running notebook's file, where the kernel cannot tell",
     )
-    @argument("--overwrite", action="store_true", help="allow PATH to be the notebook itself")
+    @argument("--overwrite", action=_FlagOnce, help="allow PATH to be the notebook itself")
     @line_magic
     def repro_export(self, line: str) -> None:
         """Write the notebook (as last saved) with its reproducibility record embedded.
@@ -177,7 +252,7 @@ class ReproMagics(Magics):
         settings, environment, data fingerprints, findings; never secrets. Atomic; every cell
         and output kept; the source notebook is only written with --overwrite.
         """
-        args = parse_argstring(self.repro_export, line)
+        args = _parse(self.repro_export, line)
         try:
             exported = _api.export(args.target, source=args.source, overwrite=args.overwrite)
         except NbreproError as error:  # no notebook found, target refused, unwritable

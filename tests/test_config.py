@@ -40,12 +40,47 @@ def test_invalid_seeds_name_the_value_and_the_range(bad: object) -> None:
     assert isinstance(caught.value, ValueError)
 
 
-@pytest.mark.parametrize("bad", [0, -2, 10_000, "many", 2.0, True])
+@pytest.mark.parametrize(
+    "bad", [0, -2, 10_000, "many", 2.0, True, "\uff14", "1_0", "+3", "-3", "3.0", "", "0x10"]
+)
 def test_invalid_thread_counts_are_refused(bad: object) -> None:
-    """--threads takes 1..1024 and names a bad value."""
+    """--threads takes 1..1024 written like a seed (ASCII digits only) and names a bad value."""
     with pytest.raises(nbrepro.InvalidOptionError, match="thread count") as caught:
         make_config(1, threads=bad)
     assert repr(bad) in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ["1" * 5000, "9" * 4301])
+def test_huge_digit_strings_are_refused_without_converting_them(text: str) -> None:
+    """Past int()'s 4,300-digit limit: a seed error (shortened, with the length), not ValueError."""
+    with pytest.raises(nbrepro.InvalidSeedError, match="2147483647") as caught:
+        validate_seed(text)
+    assert f"({len(text)} characters)" in str(caught.value)
+    assert len(str(caught.value)) < 200
+    with pytest.raises(nbrepro.InvalidOptionError, match="1 to 1024"):
+        make_config(1, threads=text)
+
+
+def test_a_huge_integer_is_described_not_printed() -> None:
+    """An int too long to turn into a string is described by its size."""
+    with pytest.raises(nbrepro.InvalidSeedError, match="about 5001 digits"):
+        validate_seed(10**5000)
+
+
+def test_leading_zeros_are_the_same_number() -> None:
+    """ "007" is 7: digits are read as a decimal number, as typed."""
+    assert validate_seed("007") == 7
+    assert validate_seed("0" * 5000 + "1") == 1
+    assert make_config(1, threads="04").threads == 4
+
+
+@pytest.mark.parametrize("option", ["deterministic", "strict", "per_cell", "quiet"])
+@pytest.mark.parametrize("bad", ["no", 1, None, 0.0])
+def test_switches_take_only_true_or_false(option: str, bad: object) -> None:
+    """A switch is never guessed from truthiness ("no" would switch it on)."""
+    with pytest.raises(nbrepro.InvalidOptionError, match="True or False") as caught:
+        nbrepro.seed(1, **{option: bad})
+    assert f"{option}={bad!r}" in str(caught.value)
 
 
 def test_options_map_to_the_config() -> None:
@@ -75,5 +110,9 @@ def test_bad_input_leaves_the_seed_in_force() -> None:
         nbrepro.seed(-1)
     with pytest.raises(nbrepro.InvalidOptionError):
         nbrepro.seed(12, threads=0)
+    with pytest.raises(nbrepro.InvalidSeedError):
+        nbrepro.seed("1" * 5000)  # type: ignore[arg-type]
+    with pytest.raises(nbrepro.InvalidOptionError):
+        nbrepro.seed(12, per_cell="yes")  # type: ignore[arg-type]
     assert nbrepro.status().seed == 11
     assert random.random() == expected

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import nbformat
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
@@ -56,6 +59,16 @@ def test_omitted_seed_is_drawn_printed_and_repeatable(shell: InteractiveShell, c
         ("1 --threads many", "'many'"),
         ("1 --fast", "--fast"),
         ("1 2", "2"),
+        ("1" * 5000, "(5000 characters)"),
+        ("1 --threads \uff14", "'\uff14'"),
+        ("1 --threads 1_0", "'1_0'"),
+        ("1 --threads +3", "'+3'"),
+        ("1 --threads -3", "'-3'"),
+        ("1 --det", "--det"),
+        ("1 --threads 2 --threads 3", "--threads is given twice"),
+        ("1 --strict --strict", "--strict is given twice"),
+        ("1 --threads", "--threads"),
+        ("'1", "no closing quotation"),
     ],
 )
 def test_bad_arguments_raise_usage_error_and_change_nothing(
@@ -69,6 +82,74 @@ def test_bad_arguments_raise_usage_error_and_change_nothing(
     assert shown in str(caught.value)
     after = nbrepro.status()
     assert (after.seed, after.per_cell, after.deterministic) == (7, True, before.deterministic)
+
+
+def test_refusals_show_the_usage(shell: InteractiveShell) -> None:
+    """An unknown, abbreviated or repeated option is answered with the magic's usage line."""
+    with pytest.raises(UsageError) as caught:
+        shell.run_line_magic("repro_seed", "1 --per")
+    assert str(caught.value) == (
+        "%repro_seed: unrecognized arguments: --per (usage: %repro_seed [--deterministic] "
+        "[--strict] [--per-cell] [--threads N] [--quiet] [--restart] [seed])"
+    )
+
+
+@pytest.mark.parametrize(
+    ("magic", "line", "shown"),
+    [
+        ("repro_export", "out.ipynb --overwrite --overwrite", "--overwrite is given twice"),
+        ("repro_export", "--sour nb.ipynb", "--sour"),
+        ("repro_export", "--source a.ipynb --source b.ipynb", "--source is given twice"),
+        ("repro_export", "a.ipynb b.ipynb", "b.ipynb"),
+        ("repro_export", "'my notebook.ipynb", "no closing quotation"),
+        ("repro_data", "", "PATH"),
+        ("repro_data", '"my data.csv', "no closing quotation"),
+        ("repro_data", "--fast data.csv", "--fast"),
+        ("repro_restart", "--now", "--now"),
+    ],
+)
+def test_other_magics_refuse_bad_arguments(
+    shell: InteractiveShell, magic: str, line: str, shown: str
+) -> None:
+    """%repro_export, %repro_data and %repro_restart follow the same rules as %repro_seed."""
+    with pytest.raises(UsageError) as caught:
+        shell.run_line_magic(magic, line)
+    assert str(caught.value).startswith(f"%{magic}: ")
+    assert shown in str(caught.value)
+
+
+def test_paths_with_spaces_are_split_as_a_shell_would(
+    shell: InteractiveShell, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Quotes group a path with spaces and are not part of it; so does an escaped space."""
+    folder = tmp_path / "my data"
+    folder.mkdir()
+    (folder / "train set.csv").write_text("a,b\n1,2\n")
+    (folder / "labels.csv").write_text("y\n0\n")
+    source = tmp_path / "my notebook.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")]), source)
+    cell(shell, "%repro_seed 5")
+    cell(shell, f"%repro_data '{folder / 'train set.csv'}' {str(folder / 'labels.csv')!r}")
+    train = f"%repro_data {str(folder / 'train set.csv').replace(' ', chr(92) + ' ')}"
+    cell(shell, train)
+    out = capsys.readouterr().out
+    assert f"nbrepro: {folder / 'train set.csv'}: " in out
+    assert f"nbrepro: {folder / 'labels.csv'}: " in out
+    target = tmp_path / "out put" / "exported copy.ipynb"
+    target.parent.mkdir()
+    cell(shell, f'%repro_export "{target}" --source "{source}"')
+    assert f"wrote {target} from {source}" in capsys.readouterr().out
+    assert nbformat.read(target, as_version=4).metadata["nbrepro"]["seed"] == 5
+
+
+def test_quiet_is_recorded_in_the_config(shell: InteractiveShell) -> None:
+    """--quiet is an option of the configuration (read by the run-time finding lines)."""
+    from nbrepro._session import session
+
+    cell(shell, "%repro_seed 3 --quiet")
+    assert session().config is not None and session().config.quiet
+    cell(shell, "%repro_seed 3")
+    assert session().config is not None and not session().config.quiet
 
 
 def test_usage_error_message_names_the_range(shell: InteractiveShell) -> None:

@@ -10,7 +10,7 @@ import sys
 import threading
 import warnings
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import FrameType, ModuleType
 from typing import Any
@@ -19,13 +19,10 @@ from nbrepro import _import_hooks, _process_settings
 from nbrepro._backends import Backend, load_backends
 from nbrepro._config import Config, Determinism
 from nbrepro._derive import derive_from
-from nbrepro._findings import BACKEND_FAILED, NONDETERMINISTIC_OP, Finding, Severity
+from nbrepro._findings import BACKEND_FAILED, Finding, Severity
 from nbrepro.errors import NoSeedError, StateMismatchError
 
 STATE_FORMAT = 1
-
-# torch's alert when an op without a deterministic implementation runs under warn_only.
-_TORCH_ALERT = r".* does not have a deterministic implementation"
 
 
 @dataclass(frozen=True)
@@ -81,11 +78,9 @@ class Session:
         self._tracked: dict[tuple[Any, ...], weakref.ref[Any]] = {}
         self._last_key: tuple[Any, ...] = ()
         self._lock = threading.RLock()
-        self._alerts_installed: Callable[[], None] | None = None
         #: Called with no arguments after each cell and each change of configuration
         #: (the status widget subscribes here). Kept across reset().
         self.listeners: list[Callable[[], None]] = []
-        self._alert_cells: set[tuple[str, str | None]] = set()
 
     @property
     def seeded(self) -> bool:
@@ -178,12 +173,16 @@ class Session:
     def _restore_determinism(self) -> None:
         for backend in self.active:
             backend.restore_determinism()
-        self.stop_torch_alerts()
 
-    def _add(self, findings: list[Finding]) -> None:
+    def _add(self, findings: Iterable[Finding]) -> None:
         for finding in findings:
             if finding not in self.findings:
                 self.findings.append(finding)
+
+    def report(self, findings: Iterable[Finding]) -> None:
+        """Add findings an adapter met after applying the configuration (an op that ran)."""
+        with self._lock:
+            self._add(findings)
 
     def reset(self) -> None:
         """Undo everything nbrepro changed in this process and forget the configuration."""
@@ -259,61 +258,6 @@ class Session:
     def track(self, generator: Any) -> None:
         """Remember the generator just seeded by :meth:`stream_seed`, for ``capture_state``."""
         self._tracked[self._last_key] = weakref.ref(generator)
-
-    # -- nondeterministic torch ops --------------------------------------------------------
-
-    def capture_torch_alerts(self) -> None:
-        """Record every nondeterministic torch op that runs; show its warning once per cell."""
-        if self._alerts_installed is not None:
-            return
-        shown = warnings.showwarning
-
-        def showwarning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
-            text = str(message)
-            marker = " does not have a deterministic implementation"
-            if marker not in text:
-                shown(message, category, *args, **kwargs)
-                return
-            op = text.split(marker, 1)[0].strip()
-            key = (op, self.current_cell)
-            if key in self._alert_cells:
-                return
-            self._alert_cells.add(key)
-            where = f" in {self.current_cell}" if self.current_cell else ""
-            self._add(
-                [
-                    Finding(
-                        NONDETERMINISTIC_OP,
-                        Severity.ERROR,
-                        f"torch op {op} has no deterministic implementation and ran{where}",
-                        "use a deterministic alternative for this op (or run it on CPU); "
-                        "%repro_seed --strict turns this into an error at the op",
-                    )
-                ]
-            )
-            shown(message, category, *args, **kwargs)
-
-        warnings.showwarning = showwarning
-        # Every occurrence must reach showwarning for the op and cell to be recorded; the
-        # wrapper above keeps the display to one per op and cell.
-        warnings.filterwarnings("always", message=_TORCH_ALERT, category=UserWarning)
-
-        def uninstall() -> None:
-            if warnings.showwarning is showwarning:
-                warnings.showwarning = shown
-            warnings.filters[:] = [  # type: ignore[index]
-                f
-                for f in warnings.filters
-                if not (f[0] == "always" and f[1] is not None and f[1].pattern == _TORCH_ALERT)
-            ]
-
-        self._alerts_installed = uninstall
-
-    def stop_torch_alerts(self) -> None:
-        """Undo :meth:`capture_torch_alerts`."""
-        if self._alerts_installed is not None:
-            self._alerts_installed()
-            self._alerts_installed = None
 
     # -- capture and restore ---------------------------------------------------------------
 

@@ -1,27 +1,27 @@
-"""The registry of seeding backends: nbrepro's own, then any registered by entry point.
+"""The registry of adapters: nbrepro's own, then any registered by entry point.
 
-A third-party package adds a backend for its framework by exposing a
-:class:`~nbrepro._backends._base.Backend` subclass under the ``nbrepro.backends`` entry
-point group, e.g. in its ``pyproject.toml``::
+A third-party package adds an adapter for its framework by exposing a
+:class:`nbrepro.adapters.Backend` subclass under the ``nbrepro.backends`` entry point group
+(:data:`nbrepro.adapters.ENTRY_POINT_GROUP`), e.g. in its ``pyproject.toml``::
 
     [project.entry-points."nbrepro.backends"]
-    myframework = "myframework.nbrepro_backend:MyFrameworkBackend"
+    myframework = "myframework_nbrepro:MyFrameworkBackend"
 """
 
 from __future__ import annotations
 
 import warnings
+from functools import lru_cache
 
-from nbrepro._backends._base import Backend
+from nbrepro._backends.jax import JaxBackend
 from nbrepro._backends.keras import KerasBackend
 from nbrepro._backends.numpy import NumpyBackend
 from nbrepro._backends.python_random import PythonRandomBackend
 from nbrepro._backends.tensorflow import TensorflowBackend
 from nbrepro._backends.torch import TorchBackend
+from nbrepro.adapters import ENTRY_POINT_GROUP, Backend
 
 __all__ = ["ENTRY_POINT_GROUP", "Backend", "load_backends"]
-
-ENTRY_POINT_GROUP = "nbrepro.backends"
 
 # Keras after TensorFlow: keras.utils.set_random_seed reseeds TensorFlow as well.
 _BUILTIN: tuple[type[Backend], ...] = (
@@ -30,25 +30,40 @@ _BUILTIN: tuple[type[Backend], ...] = (
     TorchBackend,
     TensorflowBackend,
     KerasBackend,
+    JaxBackend,
 )
 
 
 def load_backends() -> list[Backend]:
-    """One instance of every backend: the built-in ones, then those from entry points."""
+    """A new instance of every adapter: the built-in ones, then those from entry points."""
+    return [cls() for cls in _registered()]
+
+
+@lru_cache(maxsize=1)
+def _registered() -> tuple[type[Backend], ...]:
+    # Once per process: scanning the entry points reads every installed distribution's
+    # metadata (milliseconds), and what is installed does not change under a running kernel.
     from importlib import metadata  # not at import time: it costs more than nbrepro itself
 
-    backends = [cls() for cls in _BUILTIN]
-    names = {b.name for b in backends}
+    classes = list(_BUILTIN)
+    names = {cls.name for cls in classes}
     for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             cls = entry_point.load()
         except Exception as error:  # a broken plug-in must not break seeding
             warnings.warn(
-                f"nbrepro: could not load backend {entry_point.value!r}: {error}",
+                f"nbrepro: could not load adapter {entry_point.value!r}: {error}",
                 stacklevel=2,
             )
             continue
-        if isinstance(cls, type) and issubclass(cls, Backend) and cls.name not in names:
-            backends.append(cls())
+        if not (isinstance(cls, type) and issubclass(cls, Backend)):
+            warnings.warn(
+                f"nbrepro: entry point {entry_point.value!r} in group {ENTRY_POINT_GROUP!r} is "
+                "not a subclass of nbrepro.adapters.Backend; ignored",
+                stacklevel=2,
+            )
+            continue
+        if cls.name not in names:
+            classes.append(cls)
             names.add(cls.name)
-    return backends
+    return tuple(classes)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from nbrepro._backends._base import Backend
+from nbrepro.adapters import Backend
 
 _GLOBAL_SEED_GENERATOR = "global_seed_generator"
 

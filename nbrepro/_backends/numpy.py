@@ -5,12 +5,12 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from nbrepro._backends._base import Backend
 from nbrepro._findings import THREAD_SETTING_TOO_LATE, Finding, Severity
 from nbrepro._process_settings import start_environment
+from nbrepro.adapters import Backend
 
 if TYPE_CHECKING:
-    from nbrepro._session import Session
+    from nbrepro.adapters import SeedContext
 
 _BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -25,7 +25,7 @@ class NumpyBackend(Backend):
         self._original_default_rng: Any = None
         self._thread_limits: Any = None
 
-    def install(self, session: Session) -> None:
+    def install(self, session: SeedContext) -> None:
         if self._original_default_rng is not None:
             return
         np = self.framework()

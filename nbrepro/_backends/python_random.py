@@ -6,10 +6,10 @@ import platform
 import random
 from typing import TYPE_CHECKING, Any
 
-from nbrepro._backends._base import Backend
+from nbrepro.adapters import Backend
 
 if TYPE_CHECKING:
-    from nbrepro._session import Session
+    from nbrepro.adapters import SeedContext
 
 
 class PythonRandomBackend(Backend):
@@ -24,7 +24,7 @@ class PythonRandomBackend(Backend):
     def version(self) -> str:
         return platform.python_version()
 
-    def install(self, session: Session) -> None:
+    def install(self, session: SeedContext) -> None:
         if self._original_seed is not None:
             return
         original = self._original_seed = random.Random.seed

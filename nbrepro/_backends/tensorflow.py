@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from nbrepro._backends._base import Backend
-from nbrepro._findings import THREAD_SETTING_TOO_LATE, Finding, Severity, restart_fix
-
-if TYPE_CHECKING:
-    from nbrepro._config import Determinism
-    from nbrepro._session import Session
+from nbrepro._findings import TF_DETERMINISM_OFF, THREAD_SETTING_TOO_LATE
+from nbrepro.adapters import Backend, Determinism, Finding, SeedContext, Severity, restart_fix
 
 
 def _internals(name: str) -> Any:
@@ -70,7 +66,7 @@ class TensorflowBackend(Backend):
         state[0] = seed
         return state
 
-    def apply_determinism(self, mode: Determinism, session: Session) -> list[Finding]:
+    def apply_determinism(self, mode: Determinism, session: SeedContext) -> list[Finding]:
         # Only enable_op_determinism is exported; the getter and the switch-off live beside it.
         config = _internals("framework.config")
         if self._saved is None:
@@ -107,6 +103,18 @@ class TensorflowBackend(Backend):
                 )
             ]
         return []
+
+    def audit(self) -> list[Finding]:
+        if _internals("framework.config").is_op_determinism_enabled():
+            return []
+        return [
+            Finding(
+                TF_DETERMINISM_OFF,
+                Severity.WARNING,
+                "TensorFlow is in use and op determinism is off",
+                "%repro_seed <seed> --deterministic",
+            )
+        ]
 
     def get_state(self) -> Any:
         context = _internals("eager.context").context()

@@ -5,21 +5,19 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import TYPE_CHECKING, Any
+import warnings
+from collections.abc import Callable
+from typing import Any
 
 from nbrepro import _import_hooks
-from nbrepro._backends._base import Backend
-from nbrepro._config import Determinism
 from nbrepro._findings import (
     CUBLAS_WORKSPACE_TOO_LATE,
+    CUDNN_BENCHMARK_ON,
+    NONDETERMINISTIC_OP,
     THREAD_SETTING_TOO_LATE,
-    Finding,
-    Severity,
-    restart_fix,
+    TORCH_DETERMINISM_OFF,
 )
-
-if TYPE_CHECKING:
-    from nbrepro._session import Session
+from nbrepro.adapters import Backend, Determinism, Finding, SeedContext, Severity, restart_fix
 
 CUBLAS_VARIABLE = "CUBLAS_WORKSPACE_CONFIG"
 CUBLAS_VALUE = ":4096:8"
@@ -68,6 +66,60 @@ def _set_inductor_flag(config: Any, mode: bool, finder: _import_hooks.PostImport
     finder.unwatch(_INDUCTOR_CONFIG)
 
 
+# torch's alert when an op without a deterministic implementation runs under warn_only.
+_ALERT_MARKER = " does not have a deterministic implementation"
+_ALERT_PATTERN = r".*" + _ALERT_MARKER
+
+
+def _capture_alerts(session: SeedContext) -> Callable[[], None]:
+    """Report every nondeterministic torch op that runs; show its warning once per cell.
+
+    Returns the function that undoes it.
+    """
+    shown = warnings.showwarning
+    seen: set[tuple[str, str | None]] = set()
+
+    def showwarning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+        text = str(message)
+        if _ALERT_MARKER not in text:
+            shown(message, category, *args, **kwargs)
+            return
+        op = text.split(_ALERT_MARKER, 1)[0].strip()
+        cell = session.current_cell
+        if (op, cell) in seen:
+            return
+        seen.add((op, cell))
+        where = f" in {cell}" if cell else ""
+        session.report(
+            [
+                Finding(
+                    NONDETERMINISTIC_OP,
+                    Severity.ERROR,
+                    f"torch op {op} has no deterministic implementation and ran{where}",
+                    "use a deterministic alternative for this op (or run it on CPU); "
+                    "%repro_seed --strict turns this into an error at the op",
+                )
+            ]
+        )
+        shown(message, category, *args, **kwargs)
+
+    warnings.showwarning = showwarning
+    # Every occurrence must reach showwarning for the op and cell to be recorded; the
+    # wrapper above keeps the display to one per op and cell.
+    warnings.filterwarnings("always", message=_ALERT_PATTERN, category=UserWarning)
+
+    def stop() -> None:
+        if warnings.showwarning is showwarning:
+            warnings.showwarning = shown
+        warnings.filters[:] = [  # type: ignore[index]
+            f
+            for f in warnings.filters
+            if not (f[0] == "always" and f[1] is not None and f[1].pattern == _ALERT_PATTERN)
+        ]
+
+    return stop
+
+
 class TorchBackend(Backend):
     """Seeds torch; ``--deterministic`` switches its deterministic algorithms and cuDNN."""
 
@@ -77,13 +129,14 @@ class TorchBackend(Backend):
     def __init__(self) -> None:
         self._saved: tuple[bool, bool, bool, bool] | None = None
         self._saved_threads: tuple[int, int] | None = None  # (found, applied)
+        self._stop_alerts: Callable[[], None] | None = None
 
     def seed(self, seed: int) -> None:
         # manual_seed seeds the CPU generator and every CUDA/MPS/XPU device, lazily for
         # devices whose context does not exist yet.
         self.framework().manual_seed(seed)
 
-    def apply_determinism(self, mode: Determinism, session: Session) -> list[Finding]:
+    def apply_determinism(self, mode: Determinism, session: SeedContext) -> list[Finding]:
         torch = self.framework()
         cudnn = torch.backends.cudnn
         if self._saved is None:
@@ -96,8 +149,8 @@ class TorchBackend(Backend):
         _use_deterministic_algorithms(torch, True, warn_only=mode is Determinism.WARN)
         cudnn.benchmark = False
         cudnn.deterministic = True
-        if mode is Determinism.WARN:
-            session.capture_torch_alerts()
+        if mode is Determinism.WARN and self._stop_alerts is None:
+            self._stop_alerts = _capture_alerts(session)
         return self._cublas_findings(torch)
 
     def _cublas_findings(self, torch: Any) -> list[Finding]:
@@ -123,6 +176,9 @@ class TorchBackend(Backend):
         ]
 
     def restore_determinism(self) -> None:
+        if self._stop_alerts is not None:
+            self._stop_alerts()
+            self._stop_alerts = None
         if self._saved is None:
             return
         torch = self.framework()
@@ -167,6 +223,30 @@ class TorchBackend(Backend):
                 )
             ]
         return []
+
+    def audit(self) -> list[Finding]:
+        torch = self.framework()
+        found = []
+        if not torch.are_deterministic_algorithms_enabled():
+            found.append(
+                Finding(
+                    TORCH_DETERMINISM_OFF,
+                    Severity.WARNING,
+                    "torch is in use and its deterministic algorithms are off",
+                    "%repro_seed <seed> --deterministic",
+                )
+            )
+        if torch.backends.cudnn.benchmark:
+            found.append(
+                Finding(
+                    CUDNN_BENCHMARK_ON,
+                    Severity.ERROR,
+                    "torch.backends.cudnn.benchmark is on: cuDNN picks different algorithms "
+                    "in every run",
+                    "torch.backends.cudnn.benchmark = False (%repro_seed --deterministic sets it)",
+                )
+            )
+        return found
 
     def get_state(self) -> Any:
         torch = self.framework()

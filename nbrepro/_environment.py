@@ -14,33 +14,13 @@ import platform
 import shutil
 import subprocess
 import sys
-from typing import Any
+from functools import partial
 
 from nbrepro._process_settings import start_environment
-from nbrepro._redact import redact_tree
+from nbrepro._record_schema import ENV_ALLOWLIST, Gpu, Machine
+from nbrepro._redact import redact, redact_tree
 
-#: Variables that change what a run computes. Read as the process started; nothing else
-#: from the environment is ever recorded.
-ENV_ALLOWLIST = (
-    "PYTHONHASHSEED",
-    "CUBLAS_WORKSPACE_CONFIG",
-    "CUDA_VISIBLE_DEVICES",
-    "CUDA_LAUNCH_BLOCKING",
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "OPENBLAS_CORETYPE",
-    "TF_NUM_INTRAOP_THREADS",
-    "TF_NUM_INTEROP_THREADS",
-    "TF_DETERMINISTIC_OPS",
-    "TF_CUDNN_DETERMINISTIC",
-    "TF_ENABLE_ONEDNN_OPTS",
-    "KERAS_BACKEND",
-    "XLA_FLAGS",
-    "JAX_ENABLE_X64",
-    "JAX_PLATFORMS",
-    "TORCHINDUCTOR_DETERMINISTIC",
-)
+__all__ = ["ENV_ALLOWLIST", "env_vars", "environment"]
 
 #: Distributions always looked up, whether or not they are imported.
 _RELEVANT = (
@@ -88,7 +68,7 @@ def _packages() -> dict[str, str]:
     return versions
 
 
-def _gpus() -> dict[str, Any]:
+def _gpus() -> Gpu:
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
         return {
@@ -126,24 +106,22 @@ def _gpus() -> dict[str, Any]:
     }
 
 
-def environment() -> dict[str, Any]:
+def environment() -> Machine:
     """Python, OS, CPU, GPU(s), CUDA/cuDNN, package versions and process-start settings.
 
     A plain dict that goes into the record as ``environment`` (``env_vars`` holds the
-    allowlisted variables). Secret-looking values are redacted.
+    allowlisted variables). Secret-looking values are redacted; package versions keep a
+    40-hex git commit id (``1.2.dev0+g<commit>``), which is not a secret.
     """
-    facts: dict[str, Any] = redact_tree(
-        {
-            "python": platform.python_version(),
-            "implementation": platform.python_implementation(),
-            "platform": platform.platform(),
-            "machine": platform.machine(),
-            "cpu": _cpu_model(),
-            "cpu_count": os.cpu_count(),
-            "hash_randomization": bool(sys.flags.hash_randomization),
-            "gpu": _gpus(),
-            "packages": _packages(),
-            "env_vars": env_vars(),
-        }
+    return Machine(
+        python=redact(platform.python_version()),
+        implementation=redact(platform.python_implementation()),
+        platform=redact(platform.platform()),
+        machine=redact(platform.machine()),
+        cpu=redact(_cpu_model()),
+        cpu_count=os.cpu_count(),
+        hash_randomization=bool(sys.flags.hash_randomization),
+        gpu=redact_tree(_gpus()),
+        packages=redact_tree(_packages(), partial(redact, keep_hex=True)),
+        env_vars=redact_tree(env_vars()),
     )
-    return facts

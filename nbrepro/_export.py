@@ -24,9 +24,10 @@ from typing import Any
 
 from nbrepro._findings import DATA_CHANGED, Finding, Severity
 from nbrepro._fingerprint import drift, fingerprint
-from nbrepro._record import build_record, embed, read_record
+from nbrepro._record import Fingerprint, Record, build_record, embed, read_record
+from nbrepro._redact import redact
 from nbrepro._session import Session
-from nbrepro.errors import InvalidOptionError, NotebookNotFoundError
+from nbrepro.errors import InvalidOptionError, NbreproError, NotebookNotFoundError
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Exported:
 
     source: str  #: the notebook read (a path, or "Colab" for the front end's copy)
     target: Path
-    record: dict[str, Any]
+    record: Record
 
 
 def _candidates(value: str) -> list[Path]:
@@ -131,15 +132,16 @@ def record_data(
     notebook can be located, with the record embedded in it.
     """
     current = fingerprint(paths)
-    previous: dict[str, Any] = {p: session.data[p] for p in paths if p in session.data}
+    previous: dict[str, Fingerprint] = {p: session.data[p] for p in paths if p in session.data}
     where = "the last %repro_data"
     if namespace is not None:
         located = locate_notebook(namespace)
         if located is not None:
             recorded = _embedded_data(located)
             for path in paths:
-                if path in recorded and path not in previous:
-                    previous[path] = recorded[path]
+                # The record keys each path redacted, to the same placeholder as now.
+                if redact(path) in recorded and path not in previous:
+                    previous[path] = recorded[redact(path)]
                     where = f"the record in {located.name}"
     session.data.update(current)
     findings = [
@@ -156,11 +158,11 @@ def record_data(
     return findings
 
 
-def _embedded_data(path: Path) -> dict[str, Any]:
+def _embedded_data(path: Path) -> dict[str, Fingerprint]:
     from nbrepro._notebook_file import read_notebook
 
     try:
         record = read_record(read_notebook(path), str(path))
-    except Exception:  # an unreadable record is reported by rerun/show, not here
+    except NbreproError:  # an unreadable record is reported by rerun/show, not here
         return {}
-    return {} if record is None else dict(record["data"])
+    return {} if record is None else record["data"]

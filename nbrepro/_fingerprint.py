@@ -6,6 +6,10 @@ size, mtime and inode makes re-checking unchanged data a matter of ``stat`` call
 fingerprint hashes the sorted (relative path, size, file digest) list, so it changes when any
 file is added, removed, renamed or edited; up to :data:`MAX_LISTED` files are also listed one
 by one, so that drift can name them.
+
+Only regular files are read. A FIFO, socket or device inside a folder would block or never
+end (``/dev/zero``), so it is listed under ``skipped`` and not read; named directly, it is
+refused. Ctrl-C stops hashing within one chunk: the worker threads check a flag between reads.
 """
 
 from __future__ import annotations
@@ -13,45 +17,118 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat as stat_module
 import threading
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any
+from typing import cast
 
+from nbrepro._record_schema import DirFingerprint, FileFingerprint, Fingerprint
+from nbrepro._redact import redact, redact_fingerprint
 from nbrepro.errors import InvalidOptionError
 
 CHUNK = 1 << 20
 MAX_LISTED = 2000
 _CACHE_VERSION = 1
+_CACHE_LIMIT = 256 << 20  # a cache file larger than this is not read (it is not ours)
 
 
-def _cache_path() -> Path:
-    base = os.environ.get("NBREPRO_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "nbrepro"
+def cache_dir() -> Path:
+    """nbrepro's cache folder: ``$NBREPRO_CACHE_DIR``, else ``~/.cache/nbrepro``."""
+    return Path(
+        os.environ.get("NBREPRO_CACHE_DIR")
+        or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "nbrepro"
+        )
     )
-    return Path(base) / "fingerprints.json"
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat_module.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat_module.S_ISCHR, "a character device"),
+        (stat_module.S_ISBLK, "a block device"),
+        (stat_module.S_ISSOCK, "a socket"),
+        (stat_module.S_ISDIR, "a folder"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _open_regular(path: str) -> int:
+    """A descriptor of ``path`` opened for reading, only if it is a regular file.
+
+    ``O_NONBLOCK`` makes opening a FIFO return at once (a plain open waits for a writer
+    forever, deaf to Ctrl-C); ``fstat`` then checks what was really opened, so a file swapped
+    for a FIFO after ``stat`` is refused too. Raises ``OSError`` or :class:`_NotRegular`.
+    """
+    descriptor = os.open(
+        path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    )
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat_module.S_ISREG(mode):
+            raise _NotRegular(_kind(mode))
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(descriptor, True)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return descriptor
+
+
+class _NotRegular(Exception):
+    """A path that turned out not to be a regular file when opened."""
+
+
+class _Stopped(Exception):
+    """Hashing stopped because another file failed or Ctrl-C was pressed."""
 
 
 class _Cache:
-    """File digests by (path, size, mtime_ns, inode); loaded once, saved after a run."""
+    """File digests by (path, size, mtime_ns, inode); loaded once, saved after a run.
+
+    A cache file that is corrupt, of another version or of the wrong shape is ignored and
+    rewritten on the next save; an entry of the wrong shape is recomputed.
+    """
 
     def __init__(self) -> None:
-        self.path = _cache_path()
-        self.entries: dict[str, list[Any]] = {}
+        self.path = cache_dir() / "fingerprints.json"
+        self.entries: dict[str, list[object]] = {}
         self.lock = threading.Lock()
         self.dirty = False
         try:
-            data = json.loads(self.path.read_text())
-            if data.get("version") == _CACHE_VERSION:
-                self.entries = data["entries"]
-        except (OSError, ValueError, KeyError, AttributeError):
-            pass  # no cache, or an unreadable one: start afresh
+            descriptor = _open_regular(str(self.path))
+        except FileNotFoundError:
+            return
+        except (OSError, _NotRegular):
+            return  # not ours to replace (a FIFO, a folder, no permission)
+        try:
+            with os.fdopen(descriptor, "rb") as file:
+                data = json.loads(file.read(_CACHE_LIMIT + 1))
+        except (OSError, ValueError, RecursionError):
+            data = None  # corrupt JSON (also too deep or a number too long to parse)
+        if (
+            isinstance(data, dict)
+            and data.get("version") == _CACHE_VERSION
+            and isinstance(data.get("entries"), dict)
+        ):
+            self.entries = data["entries"]
+        else:
+            self.dirty = True  # rewrite it in the right shape
 
     def get(self, path: str, stat: os.stat_result) -> str | None:
         entry = self.entries.get(path)
-        if entry and entry[:3] == [stat.st_size, stat.st_mtime_ns, stat.st_ino]:
-            return str(entry[3])
+        if (
+            isinstance(entry, list)
+            and len(entry) == 4
+            and entry[:3] == [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+            and isinstance(entry[3], str)
+            and len(entry[3]) == 64
+        ):
+            return entry[3]
         return None
 
     def put(self, path: str, stat: os.stat_result, digest: str) -> None:
@@ -71,50 +148,63 @@ class _Cache:
             pass  # a read-only home only costs the next check its speed
 
 
-def _hash_file(path: str) -> str:
+def _hash_file(path: str, stop: threading.Event) -> str:
     digest = hashlib.sha256()
     buffer = bytearray(CHUNK)
     view = memoryview(buffer)
-    with open(path, "rb", buffering=0) as handle:
+    with os.fdopen(_open_regular(path), "rb", buffering=0) as handle:
         while count := handle.readinto(buffer):
+            if stop.is_set():
+                raise _Stopped
             digest.update(view[:count])
     return digest.hexdigest()
 
 
-def _digest(path: str, stat: os.stat_result, cache: _Cache) -> str:
-    cached = cache.get(path, stat)
-    if cached is not None:
-        return cached
-    digest = _hash_file(path)
-    cache.put(path, stat, digest)
-    return digest
-
-
-def _walk(folder: Path) -> list[tuple[str, str, os.stat_result]]:
-    found = []
+def _walk(folder: Path) -> tuple[list[tuple[str, str, os.stat_result]], list[str]]:
+    """Regular files under ``folder`` (relative name, full path, stat) and what was skipped."""
+    found, skipped = [], []
     for root, directories, files in os.walk(folder):
         directories.sort()
         for name in sorted(files):
             full = os.path.join(root, name)
+            relative = os.path.relpath(full, folder).replace(os.sep, "/")
             try:
                 stat = os.stat(full)
             except OSError:
-                continue  # vanished, or a dangling link
-            found.append((os.path.relpath(full, folder).replace(os.sep, "/"), full, stat))
-    return found
+                skipped.append(relative)  # a dangling link, or vanished
+                continue
+            if stat_module.S_ISREG(stat.st_mode):
+                found.append((relative, full, stat))
+            else:
+                skipped.append(relative)  # a FIFO, socket or device: reading would block
+    return found, skipped
+
+
+def _unreadable(path: str, error: BaseException) -> InvalidOptionError:
+    if isinstance(error, _NotRegular):
+        reason = f"it is {error}"
+    else:
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+    return InvalidOptionError(
+        f"cannot fingerprint {path!r}: {reason}; only readable regular files are fingerprinted"
+    )
 
 
 def fingerprint(
     paths: Iterable[str | os.PathLike[str]], *, workers: int | None = None
-) -> dict[str, Any]:
+) -> dict[str, Fingerprint]:
     """Fingerprints of files and folders, keyed by the path as given.
 
     A file: ``{"kind": "file", "size", "sha256"}``. A folder: ``{"kind": "dir", "files",
-    "size", "sha256", "listing"}``, where ``listing`` maps relative paths to their digests
-    (omitted above :data:`MAX_LISTED` files).
+    "size", "sha256", "listing"}``, where ``listing`` maps relative paths (secret-looking
+    names redacted) to their digests (omitted above :data:`MAX_LISTED` files), and
+    ``skipped`` lists what in the folder was not read: FIFOs, sockets, devices, dangling
+    links. Ctrl-C (``KeyboardInterrupt``) stops the hashing threads within one chunk.
 
     Raises:
-        InvalidOptionError: a path that does not exist; nothing is recorded then.
+        InvalidOptionError: a path that does not exist, one that is not a regular file or
+            folder (a FIFO, ``/dev/zero``), or a file that cannot be read; nothing is
+            recorded then.
     """
     names = [os.fspath(p) for p in paths]
     missing = [p for p in names if not os.path.exists(p)]
@@ -123,65 +213,120 @@ def fingerprint(
             f"no such file or folder: {', '.join(map(repr, missing))}; "
             "give paths to existing data files or folders"
         )
-    cache = _Cache()
     jobs: list[tuple[str, str, str, os.stat_result]] = []  # (key, relative, full, stat)
+    skipped: dict[str, list[str]] = {}
     for key in names:
-        if os.path.isdir(key):
-            jobs += [(key, rel, full, stat) for rel, full, stat in _walk(Path(key))]
+        stat = os.stat(key)
+        if stat_module.S_ISDIR(stat.st_mode):
+            found, skipped[key] = _walk(Path(key))
+            jobs += [(key, rel, full, file_stat) for rel, full, file_stat in found]
+        elif stat_module.S_ISREG(stat.st_mode):
+            jobs.append((key, "", key, stat))
         else:
-            jobs.append((key, "", os.path.abspath(key), os.stat(key)))
-    with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 1) + 1)) as pool:
-        digests = list(pool.map(lambda job: _digest(os.path.abspath(job[2]), job[3], cache), jobs))
+            raise _unreadable(key, _NotRegular(_kind(stat.st_mode)))
+    cache = _Cache()
+    digests = _digests(jobs, cache, workers)
     cache.save()
 
-    result: dict[str, Any] = {}
+    result: dict[str, Fingerprint] = {}
     for key in names:
         entries = [
             (rel, stat.st_size, digest)
             for (owner, rel, _, stat), digest in zip(jobs, digests, strict=True)
             if owner == key
         ]
-        if not os.path.isdir(key):
+        if key not in skipped:
             (_, size, digest) = entries[0]
-            result[key] = {"kind": "file", "size": size, "sha256": digest}
+            result[key] = FileFingerprint(kind="file", size=size, sha256=digest)
             continue
         folder = hashlib.sha256()
         for rel, size, digest in entries:
             folder.update(f"{rel}\0{size}\0{digest}\n".encode())
-        record: dict[str, Any] = {
-            "kind": "dir",
-            "files": len(entries),
-            "size": sum(size for _, size, _ in entries),
-            "sha256": folder.hexdigest(),
-        }
+        record = DirFingerprint(
+            kind="dir",
+            files=len(entries),
+            size=sum(size for _, size, _ in entries),
+            sha256=folder.hexdigest(),
+        )
         if len(entries) <= MAX_LISTED:
             record["listing"] = {rel: digest for rel, _, digest in entries}
-        result[key] = record
+        if skipped[key]:
+            record["skipped"] = skipped[key]
+        result[key] = redact_fingerprint(record)
     return result
 
 
-def drift(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """What changed between two fingerprints of the same paths, one line per path changed."""
+def _digests(
+    jobs: list[tuple[str, str, str, os.stat_result]], cache: _Cache, workers: int | None
+) -> list[str]:
+    """The digest of each job's file, in order, hashed in parallel threads.
+
+    The first failure, or Ctrl-C, sets a flag every thread checks between chunks, so the
+    threads stop within one chunk and the error (or ``KeyboardInterrupt``) is raised here.
+    """
+    stop = threading.Event()
+
+    def digest(job: tuple[str, str, str, os.stat_result]) -> str:
+        if stop.is_set():
+            raise _Stopped
+        full = os.path.abspath(job[2])
+        cached = cache.get(full, job[3])
+        if cached is not None:
+            return cached
+        try:
+            value = _hash_file(full, stop)
+        except _Stopped:
+            raise
+        except (OSError, _NotRegular) as error:
+            stop.set()
+            raise _unreadable(job[2], error) from None
+        cache.put(full, job[3], value)
+        return value
+
+    pool = ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 1) + 1))
+    futures: list[Future[str]] = []
+    try:
+        futures = [pool.submit(digest, job) for job in jobs]
+        # wait() sleeps on a lock, which a signal interrupts: Ctrl-C lands here at once.
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in futures:
+            error = future.exception() if future in done else None
+            if error is not None and not isinstance(error, _Stopped):
+                raise error
+        return [future.result() for future in futures]
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def drift(recorded: dict[str, Fingerprint], current: dict[str, Fingerprint]) -> list[str]:
+    """What changed between two fingerprints of the same paths, one line per path changed.
+
+    File names are compared and reported redacted, so a fingerprint read back from a
+    record matches a fresh one, and no secret-looking name reaches a finding.
+    """
     lines = []
     for key, before in recorded.items():
         after = current.get(key)
+        shown = redact(key)
         if after is None:
-            lines.append(f"{key}: missing now")
+            lines.append(f"{shown}: missing now")
             continue
-        if before.get("sha256") == after.get("sha256"):
+        if before["sha256"] == after["sha256"]:
             continue
-        if before.get("kind") != "dir" or after.get("kind") != "dir":
-            lines.append(
-                f"{key}: contents changed ({before.get('size')} -> {after.get('size')} bytes)"
-            )
+        if before["kind"] != "dir" or after["kind"] != "dir":
+            lines.append(f"{shown}: contents changed ({before['size']} -> {after['size']} bytes)")
             continue
-        old, new = before.get("listing"), after.get("listing")
         summary = (
             f"{before['files']} -> {after['files']} files, "
             f"{before['size']} -> {after['size']} bytes"
         )
+        old = cast("DirFingerprint", redact_fingerprint(before)).get("listing")
+        new = cast("DirFingerprint", redact_fingerprint(after)).get("listing")
         if old is None or new is None:
-            lines.append(f"{key}: contents changed ({summary})")
+            lines.append(f"{shown}: contents changed ({summary})")
             continue
         added = sorted(set(new) - set(old))
         removed = sorted(set(old) - set(new))
@@ -191,7 +336,7 @@ def drift(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
             for what, names in (("added", added), ("removed", removed), ("changed", changed))
             if names
         ]
-        lines.append(f"{key}: {', '.join(parts)}; {summary}")
+        lines.append(f"{shown}: {', '.join(parts)}; {summary}")
     return lines
 
 

@@ -14,95 +14,89 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from nbrepro._audit import audit
 from nbrepro._environment import environment
-from nbrepro._redact import redact, redact_tree
+from nbrepro._record_schema import (
+    KEY,
+    SCHEMA,
+    DirFingerprint,
+    Environment,
+    FileFingerprint,
+    FindingEntry,
+    Fingerprint,
+    Record,
+    validate_record,
+)
+from nbrepro._redact import redact, redact_fingerprint
 from nbrepro._session import Session
-from nbrepro.errors import RecordError
 
-SCHEMA = 1
-KEY = "nbrepro"
-_REQUIRED: dict[str, type | tuple[type, ...]] = {
-    "schema": int,
-    "seed": (int, type(None)),
-    "seed_source": (str, type(None)),
-    "deterministic": str,
-    "per_cell": bool,
-    "threads": (int, type(None)),
-    "cell_seeds": dict,
-    "env_vars": dict,
-    "environment": dict,
-    "data": dict,
-    "findings": list,
-}
+__all__ = [
+    "KEY",
+    "SCHEMA",
+    "DirFingerprint",
+    "Environment",
+    "FileFingerprint",
+    "FindingEntry",
+    "Fingerprint",
+    "Record",
+    "build_record",
+    "embed",
+    "read_record",
+    "validate_record",
+]
 
 
-def build_record(session: Session, namespace: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def build_record(session: Session, namespace: Mapping[str, Any] | None = None) -> Record:
     """The record of ``session`` now."""
     from nbrepro import __version__
 
     config = session.config
     machine = environment()
-    env_vars = machine.pop("env_vars")
-    return {
-        "schema": SCHEMA,
-        "nbrepro_version": __version__,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "seed": None if config is None else config.seed,
-        "seed_source": None if config is None else config.seed_source.value,
-        "deterministic": "off" if config is None else config.deterministic.value,
-        "per_cell": config is not None and config.per_cell,
-        "threads": None if config is None else config.threads,
-        "cell_seeds": dict(session.cell_seeds),
-        "env_vars": env_vars,
-        "environment": machine,
-        "data": {redact(path): fingerprint for path, fingerprint in session.data.items()},
-        "findings": redact_tree(
-            [
-                {"code": f.code, "severity": f.severity.value, "message": f.message, "fix": f.fix}
-                for f in audit(session, namespace)
-            ]
-        ),
-    }
+    return Record(
+        schema=SCHEMA,
+        nbrepro_version=__version__,
+        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        seed=None if config is None else config.seed,
+        seed_source=None if config is None else config.seed_source.value,
+        deterministic="off" if config is None else config.deterministic.value,
+        per_cell=config is not None and config.per_cell,
+        threads=None if config is None else config.threads,
+        cell_seeds=dict(session.cell_seeds),
+        env_vars=machine["env_vars"],
+        environment=cast("Environment", {k: v for k, v in machine.items() if k != "env_vars"}),
+        # Each path redacted to its own stable placeholder: two paths stay two keys.
+        data={redact(path): redact_fingerprint(fp) for path, fp in session.data.items()},
+        findings=[
+            FindingEntry(
+                code=f.code,
+                severity=f.severity.value,
+                message=redact(f.message),
+                fix=redact(f.fix),
+            )
+            for f in audit(session, namespace)
+        ],
+    )
 
 
-def read_record(notebook: Mapping[str, Any], where: str = "the notebook") -> dict[str, Any] | None:
-    """The record in ``notebook``'s metadata; ``None`` when it has none.
+def read_record(notebook: Mapping[str, Any], where: str = "the notebook") -> Record | None:
+    """The record in ``notebook``'s metadata, validated whole; ``None`` when it has none.
 
     Raises:
         RecordError: ``metadata["nbrepro"]`` is not a record this nbrepro can read (corrupt,
-            written by something else, or a newer schema), naming what is wrong.
+            written by something else, a newer schema, any value of the wrong type or
+            range), naming the key path and the value.
     """
-    record = notebook.get("metadata", {}).get(KEY)
+    metadata = notebook.get("metadata")
+    if not isinstance(metadata, Mapping):
+        return None
+    record = metadata.get(KEY)
     if record is None:
         return None
-    if not isinstance(record, Mapping):
-        raise RecordError(
-            f'{where}: metadata["{KEY}"] is a {type(record).__name__}, not an nbrepro record'
-        )
-    schema = record.get("schema")
-    if not isinstance(schema, int) or isinstance(schema, bool):
-        raise RecordError(
-            f'{where}: metadata["{KEY}"] has no integer "schema"; it was not written by nbrepro'
-        )
-    if schema > SCHEMA:
-        raise RecordError(
-            f"{where}: the record has schema {schema}, newer than this nbrepro reads "
-            f"(schema {SCHEMA}); upgrade nbrepro"
-        )
-    for key, kind in _REQUIRED.items():
-        if key not in record:
-            raise RecordError(f'{where}: the record lacks "{key}"; it is damaged')
-        if not isinstance(record[key], kind) or (kind is int and isinstance(record[key], bool)):
-            raise RecordError(
-                f'{where}: the record\'s "{key}" is {record[key]!r}, not the expected type; '
-                "it is damaged"
-            )
-    return dict(record)
+    return validate_record(record, where)
 
 
-def embed(notebook: Any, record: Mapping[str, Any]) -> None:
+def embed(notebook: Any, record: Record | Mapping[str, Any]) -> None:
     """Put ``record`` under ``metadata["nbrepro"]``, replacing any earlier one."""
     notebook.metadata[KEY] = dict(record)

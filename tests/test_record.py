@@ -129,22 +129,116 @@ def test_record_round_trips_through_nbformat(tmp_path: Path) -> None:
         assert key in record
 
 
+def valid_record() -> dict[str, Any]:
+    """A record as build_record writes it, round-tripped through JSON like a file's."""
+    nbrepro.seed(7)
+    return json.loads(json.dumps(build_record(session())))
+
+
+def _set(record: dict[str, Any], path: str, value: object) -> None:
+    *parents, last = path.split(".")
+    for key in parents:
+        record = record[key]
+    if value is _DELETE:
+        del record[last]
+    else:
+        record[last] = value
+
+
+_DELETE = object()
+
+
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
         ("a string", "not an nbrepro record"),
         ({"author": "someone else"}, 'no integer "schema"'),
         ({"schema": 99}, "schema 99, newer"),
-        ({"schema": 1}, 'lacks "seed"'),
-        ({"schema": 1, "seed": "forty-two"}, "not the expected type"),
+        ({"schema": 1}, "record: seed is missing; the record is damaged"),
     ],
 )
-def test_bad_records_are_named(value: object, problem: str) -> None:
+def test_foreign_and_newer_records_are_named(value: object, problem: str) -> None:
     """Corrupt, foreign and newer records raise RecordError saying what is wrong."""
     notebook = new_notebook()
     notebook.metadata["nbrepro"] = value
     with pytest.raises(nbrepro.RecordError, match=problem):
         read_record(notebook, "n.ipynb")
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("seed", -1, "record: seed is -1: a seed must be an integer from 0 to 2147483647"),
+        ("seed", 2**40, "record: seed is 1099511627776: a seed must be an integer from 0"),
+        ("seed", True, "record: seed is True: must be an integer, not bool"),
+        ("seed", "42", "record: seed is '42': must be an integer, not str"),
+        ("seed", _DELETE, "record: seed is missing"),
+        pytest.param(
+            "seed",
+            10**5000,
+            "record: seed is an integer of about 5001 digits: a seed must be",
+            id="seed-5001-digits",
+        ),
+        ("threads", 0, "record: threads is 0: the thread count must be an integer from 1"),
+        ("threads", True, "record: threads is True: must be an integer"),
+        ("deterministic", "sometimes", "record: deterministic is 'sometimes': must be one of"),
+        ("per_cell", 1, "record: per_cell is 1: must be true or false"),
+        ("cell_seeds", {"c1": -5}, r"record: cell_seeds\['c1'\] is -5: a seed must be"),
+        ("data", {"d": "a string"}, r"record: data\['d'\] is 'a string': a data fingerprint"),
+        (
+            "data",
+            {"d": {"kind": "dir", "size": 1, "sha256": "0" * 64}},
+            r"record: data\['d'\].files is missing",
+        ),
+        (
+            "data",
+            {"d": {"kind": "file", "size": -1, "sha256": "0" * 64}},
+            r"record: data\['d'\].size is -1: must be a whole number",
+        ),
+        (
+            "data",
+            {"d": {"kind": "file", "size": 1, "sha256": "xyz"}},
+            r"record: data\['d'\].sha256 is 'xyz': must be a SHA-256 hex digest",
+        ),
+        (
+            "data",
+            {"d": {"kind": "dir", "files": 1, "size": 1, "sha256": "0" * 64, "listing": []}},
+            r"record: data\['d'\].listing is \[\]: a folder listing must be a mapping",
+        ),
+        ("environment.packages", ["numpy"], "record: environment.packages is \\['numpy'\\]"),
+        ("environment.gpu", None, "record: environment.gpu is None: the GPU facts must be"),
+        ("environment.gpu.devices", "cpu", "record: environment.gpu.devices is 'cpu'"),
+        ("environment.python", 3.11, "record: environment.python is 3.11: must be a string"),
+        ("environment.cpu_count", "2", "record: environment.cpu_count is '2'"),
+        ("findings", [None], r"record: findings\[0\] is None: a finding must be a mapping"),
+        ("findings", {}, "record: findings is {}: must be a list"),
+        (
+            "findings",
+            [{"code": "X", "severity": "fatal", "message": "", "fix": ""}],
+            r"record: findings\[0\].severity is 'fatal'",
+        ),
+        ("env_vars", {"LD_PRELOAD": "/tmp/x.so"}, "record: env_vars key is 'LD_PRELOAD': not a"),
+        ("env_vars", {"PYTHONHASHSEED": 0}, "record: env_vars.PYTHONHASHSEED is 0: must be a"),
+        ("seed_source", "chosen", "record: seed_source is 'chosen': must be one of"),
+    ],
+)
+def test_every_key_and_inner_value_is_validated(path: str, value: object, message: str) -> None:
+    """One wrong key or inner value anywhere: RecordError naming the key path and the value."""
+    record = valid_record()
+    _set(record, path, value)
+    notebook = new_notebook(metadata={"nbrepro": record})
+    with pytest.raises(nbrepro.RecordError, match="^n.ipynb: " + message):
+        read_record(notebook, "n.ipynb")
+
+
+def test_a_valid_record_reads_back_typed_and_whole() -> None:
+    """A record as written reads back equal, unknown keys dropped, plain dicts throughout."""
+    record = valid_record()
+    record["added_by_a_later_version"] = 1
+    read = read_record(new_notebook(metadata={"nbrepro": record}))
+    assert read is not None
+    del record["added_by_a_later_version"]
+    assert read == record and type(read) is dict
 
 
 @pytest.mark.kernel

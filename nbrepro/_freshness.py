@@ -8,26 +8,41 @@ sizes) is in force.
 from __future__ import annotations
 
 import ast
+import itertools
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from nbrepro._backends.jax import XLA_DETERMINISM_NOT_IN_FORCE, XLA_FLAGS_VARIABLE
 from nbrepro._backends.torch import CUBLAS_VARIABLE
 from nbrepro._findings import (
     CUBLAS_WORKSPACE_TOO_LATE,
+    DRAWN_BEFORE_SEED,
     HASH_RANDOMIZATION,
     THREAD_SETTING_TOO_LATE,
     Finding,
 )
-from nbrepro._process_settings import HASH_SEED_VARIABLE, process_start_settings
+from nbrepro._process_settings import (
+    HASH_SEED_VARIABLE,
+    assignments,
+    process_start_settings,
+    start_environment,
+)
 from nbrepro._restart import ensure_restartable
 from nbrepro._runtime_record import Runtime, current_runtime, on_colab
 from nbrepro._session import session
+from nbrepro._status import Status
 from nbrepro.errors import CannotRestartError
 
 #: Findings about settings that only a new process can change.
 PROCESS_START_CODES = frozenset(
-    {HASH_RANDOMIZATION, CUBLAS_WORKSPACE_TOO_LATE, THREAD_SETTING_TOO_LATE}
+    {
+        HASH_RANDOMIZATION,
+        CUBLAS_WORKSPACE_TOO_LATE,
+        THREAD_SETTING_TOO_LATE,
+        XLA_DETERMINISM_NOT_IN_FORCE,
+    }
 )
 
 # Line magics that prepare a session without running the user's computation; cells made of
@@ -40,6 +55,13 @@ _SETUP_MAGICS = frozenset(
     }
 )  # fmt: skip
 _CELLS_NAMED = 5  # in a message; the rest are counted
+# What starts the kernels of JupyterLab, Notebook (7 and classic) and JupyterHub: programs,
+# or modules run with `python -m`.
+_SERVER_PROGRAMS = frozenset(
+    {"jupyter-lab", "jupyter-notebook", "jupyter-server", "jupyter-nbclassic",
+     "jupyterhub-singleuser", "jupyter-labhub"}
+)  # fmt: skip
+_SERVER_MODULES = frozenset({"jupyterlab", "notebook", "jupyter_server", "nbclassic"})
 
 
 @dataclass(frozen=True)
@@ -51,7 +73,10 @@ class Freshness:
     #: findings about settings only a new process can change (NBR101, NBR102, NBR103)
     settings: tuple[Finding, ...]
     runtime: Runtime | None  #: how nbrepro started this process, if it did
-    restartable: bool = True  #: in a kernel nbrepro can restart (not terminal IPython)
+    #: the one way to a fresh runtime here, which depends on what runs the kernel
+    fix: str = ""
+    #: why nothing runs the notebook again after a restart here (a notebook runner), if so
+    runs_once: str | None = None
 
     @property
     def fresh(self) -> bool:
@@ -61,32 +86,41 @@ class Freshness:
     def __str__(self) -> str:
         if self.fresh:
             return "  fresh runtime: nothing ran before %repro_seed"
+        if not self.cells:
+            # A new kernel: the process-start findings are listed, each with this same fix.
+            return "  nothing ran before %repro_seed"
+        named = ", ".join(self.cells[:_CELLS_NAMED])
+        if len(self.cells) > _CELLS_NAMED:
+            named += f" and {len(self.cells) - _CELLS_NAMED} more"
+        return (
+            f"  not a fresh runtime: {named} ran before %repro_seed, so a run from the top will "
+            f"not repeat what they did to random state and variables\n      fix: {self.fix}"
+        )
+
+    def reasons(self) -> str:
+        """Why this runtime is not fresh, in one line (said before a restart)."""
         reasons = []
         if self.cells:
-            named = ", ".join(self.cells[:_CELLS_NAMED])
-            if len(self.cells) > _CELLS_NAMED:
-                named += f" and {len(self.cells) - _CELLS_NAMED} more"
-            reasons.append(
-                f"{named} ran before %repro_seed, so a run from the top will not repeat what "
-                "they did to random state and variables"
-            )
+            reasons.append(f"{len(self.cells)} cell(s) ran before %repro_seed")
         for finding in self.settings:
             reasons.append(f"{finding.code} needs a new process ({_setting_names(finding)})")
-        fix = (
-            "%repro_restart, then run the notebook from the top (or %repro_seed --restart, "
-            "which restarts by itself)"
+        return "; ".join(reasons) or "nothing"
+
+    def summary(self, status: Status) -> str:
+        """What the first ``%repro_seed`` prints: ``status``, then this, each problem once.
+
+        Findings about process-start settings carry this runtime's :attr:`fix` (the generic
+        "start the kernel with ..." means %repro_restart in a kernel, ``nbrepro run`` under a
+        notebook runner, a new process in terminal IPython), so that no two fixes differ; and
+        NBR002 (draws before the seed) is left to the line that names the cells that ran.
+        """
+        findings = tuple(
+            replace(f, fix=self.fix) if f.code in PROCESS_START_CODES and self.fix else f
+            for f in status.findings
+            # The cells named below say it, with this runtime's fix.
+            if not (f.code == DRAWN_BEFORE_SEED and self.cells)
         )
-        if not self.restartable:
-            fix = (
-                "start a new process with PYTHONHASHSEED=0 in its environment (there is no "
-                "kernel to restart here), then run the code from the top"
-            )
-        elif on_colab() and not self.cells and _colab_cannot_fix(self.settings):
-            fix = (
-                "none on Colab, which cannot start a runtime with PYTHONHASHSEED set: keep "
-                "results independent of the iteration order of sets of str (sort them)"
-            )
-        return "  not a fresh runtime: " + "; ".join(reasons) + f"\n      fix: {fix}"
+        return f"{replace(status, findings=findings)}\n{self}"
 
 
 def check_freshness(shell: Any, findings: Sequence[Finding]) -> Freshness:
@@ -105,37 +139,54 @@ def check_freshness(shell: Any, findings: Sequence[Finding]) -> Freshness:
             if not setup_only(parsed[number]):
                 cells.append(f"In [{number}] `{_first_line(raw[number])}`")
     settings = tuple(f for f in findings if f.code in PROCESS_START_CODES)
-    try:
-        ensure_restartable(shell)
-    except CannotRestartError:
-        restartable = False
-    else:
-        restartable = True
-    return Freshness(tuple(cells), settings, current_runtime(), restartable)
+    once = runs_once(shell)
+    return Freshness(
+        tuple(cells), settings, current_runtime(), _fix(shell, cells, settings, once), once
+    )
 
 
-def setup_only(source: str) -> bool:
-    """Whether a cell (as IPython translated it) only prepares: imports, setup magics, literals.
+def runs_once(shell: Any) -> str | None:
+    """Why nothing will run the notebook again after a restart here, or ``None``.
 
-    Such cells draw no random numbers and compute nothing, so running them before
-    ``%repro_seed`` leaves a runtime fresh. Anything else, or code that does not parse, counts
-    as a cell that ran.
+    A person at a front end (JupyterLab, Notebook 7, VS Code, Colab) runs the notebook again
+    after a restart. A notebook runner (nbclient, and so ``jupyter nbconvert --execute`` and
+    papermill; ``nbrepro run``) runs each cell once and stops after the last, so a restart
+    would leave every later cell unexecuted while the run reports success. They are told
+    apart by what they send: JupyterLab, Notebook 7 and VS Code send each cell's id with its
+    execute request (``metadata.cellId``), nbclient sends none; ``nbrepro run``, which does,
+    marks its kernels with a runtime record. A classic Notebook server that sends no id is
+    recognised as the kernel's parent process.
     """
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return False
-    return all(_setup_statement(node) for node in tree.body)
+    runtime = current_runtime()
+    if runtime is not None and runtime.runner:
+        return f"{runtime.started_by} started this kernel, and runs each cell once"
+    if on_colab():
+        return None
+    kernel = getattr(shell, "kernel", None)
+    get_parent = getattr(kernel, "get_parent", None)  # ipykernel >= 6
+    request = get_parent("shell") if callable(get_parent) else {}
+    if (request.get("metadata") or {}).get("cellId") or _jupyter_server_parent():
+        return None
+    return (
+        "this cell came without a cell id, as notebook runners send cells (nbclient, jupyter "
+        "nbconvert --execute, papermill), which run each cell once and stop after the last"
+    )
 
 
 def restart_refusal(freshness: Freshness) -> str | None:
     """Why ``%repro_seed --restart`` must not restart now, or ``None`` when a restart helps.
 
-    A runtime nbrepro started is restarted again by itself only when the session's
-    configuration asks for a process-start setting it was not started with: otherwise the
-    cells above ``%repro_seed`` (or a setting a restart cannot fix) would make the next run not
-    fresh either, and every "Run All" would restart the kernel again.
+    Nothing restarts where no one would run the notebook again (a notebook runner). A runtime
+    nbrepro started is restarted again by itself only when the session's configuration asks
+    for a process-start setting it was not started with: otherwise the cells above
+    ``%repro_seed`` (or a setting a restart cannot fix) would make the next run not fresh
+    either, and every "Run All" would restart the kernel again.
     """
+    if freshness.runs_once is not None:
+        return (
+            f"nbrepro: not restarting: {freshness.runs_once}; after a restart every later "
+            "cell would be left unexecuted."
+        )
     runtime = freshness.runtime
     if runtime is not None:
         started = f"{runtime.started_by} started this runtime"
@@ -158,6 +209,63 @@ def restart_refusal(freshness: Freshness) -> str | None:
             "order of sets of str (sort them)."
         )
     return None
+
+
+def _fix(
+    shell: Any, cells: Sequence[str], settings: Sequence[Finding], runs_once: str | None
+) -> str:
+    """The one way to a fresh runtime from here."""
+    wanted = assignments(process_start_settings(session().config))
+    try:
+        ensure_restartable(shell)
+    except CannotRestartError as error:
+        if getattr(shell, "kernel", None) is not None:  # Windows, an in-process kernel
+            return str(error)
+        return (
+            f"quit, start a new process with {wanted} in its environment (for example "
+            f"`{wanted} ipython`), and run the code from the top"
+        )
+    if runs_once is not None:
+        return (
+            f"run the notebook with `nbrepro run NOTEBOOK`, which starts its kernel with "
+            f"{wanted} and runs every cell once"
+        )
+    if on_colab() and not cells and _colab_cannot_fix(settings):
+        return (
+            "none on Colab, which cannot start a runtime with PYTHONHASHSEED set: keep "
+            "results independent of the iteration order of sets of str (sort them)"
+        )
+    return (
+        f"%repro_restart (a new kernel process with {wanted}), then run the notebook from the "
+        "top; or %repro_seed --restart, which restarts by itself"
+    )
+
+
+def _jupyter_server_parent() -> bool:
+    """Whether the process that started this kernel is a Jupyter server (Linux only)."""
+    parent = start_environment().get("JPY_PARENT_PID") or str(os.getppid())
+    try:
+        with open(f"/proc/{int(parent)}/cmdline", "rb") as file:
+            argv = [os.fsdecode(arg) for arg in file.read().split(b"\0") if arg]
+    except (OSError, ValueError):
+        return False
+    names = {os.path.basename(arg) for arg in argv}
+    modules = {module for flag, module in itertools.pairwise(argv) if flag == "-m"}
+    return bool(names & _SERVER_PROGRAMS or modules & _SERVER_MODULES)
+
+
+def setup_only(source: str) -> bool:
+    """Whether a cell (as IPython translated it) only prepares: imports, setup magics, literals.
+
+    Such cells draw no random numbers and compute nothing, so running them before
+    ``%repro_seed`` leaves a runtime fresh. Anything else, or code that does not parse, counts
+    as a cell that ran.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    return all(_setup_statement(node) for node in tree.body)
 
 
 def _setup_statement(node: ast.stmt) -> bool:
@@ -217,4 +325,6 @@ def _setting_names(finding: Finding) -> str:
         return HASH_SEED_VARIABLE
     if finding.code == CUBLAS_WORKSPACE_TOO_LATE:
         return CUBLAS_VARIABLE
+    if finding.code == XLA_DETERMINISM_NOT_IN_FORCE:
+        return XLA_FLAGS_VARIABLE
     return "thread variables"

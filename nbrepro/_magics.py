@@ -160,7 +160,7 @@ class ReproMagics(Magics):
             refusal = _freshness.restart_refusal(freshness)
             if refusal is None:
                 # The process is replaced in a moment: what was just applied goes with it.
-                print("nbrepro: " + str(freshness).lstrip())
+                print(f"nbrepro: not a fresh runtime: {freshness.reasons()}")
                 print(_restart.restart(self.shell, started_by="%repro_seed --restart"))
                 return
         if status.seed_source == "auto":
@@ -176,8 +176,7 @@ class ReproMagics(Magics):
                     f"{REPLAY_SEED_VARIABLE}",
                     file=sys.stderr,
                 )
-        print(status)
-        print(freshness)
+        print(freshness.summary(status))
         if refusal is not None:
             print(refusal)
 
@@ -193,9 +192,19 @@ class ReproMagics(Magics):
         """
         _parse(self.repro_restart, line)
         try:
-            print(_restart.restart(self.shell))
+            _restart.ensure_restartable(self.shell)
         except CannotRestartError as error:
             raise UsageError(f"%repro_restart: {error}") from error
+        reason = _freshness.runs_once(self.shell)
+        if reason is not None:
+            # A UsageError fails the cell, so the runner reports it instead of a success
+            # with every later cell unexecuted.
+            raise UsageError(
+                f"%repro_restart: not restarting: {reason}; after a restart every later cell "
+                "would be left unexecuted. To run the notebook in a fresh runtime: "
+                "`nbrepro run NOTEBOOK`"
+            )
+        print(_restart.restart(self.shell))
 
     @line_magic
     def repro_status(self, line: str) -> None:

@@ -39,6 +39,9 @@ class Runtime:
     started_at: float  #: seconds since the epoch
     #: the process-start settings it was started with (empty on Colab, which cannot take them)
     settings: dict[str, str]
+    #: started by a notebook runner (``nbrepro run``), which runs each cell once: nothing
+    #: runs the notebook again after a restart of this kernel
+    runner: bool = False
 
     def __str__(self) -> str:
         when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.started_at))
@@ -59,7 +62,11 @@ def on_colab() -> bool:
 
 
 def runtime_record(started_by: str, settings: dict[str, str], pid: int | None) -> dict[str, Any]:
-    """What ``NBREPRO_RUNTIME`` holds (as JSON) in a process nbrepro started fresh."""
+    """What ``NBREPRO_RUNTIME`` holds (as JSON) in a process nbrepro started fresh.
+
+    ``pid`` is the process that restarts itself in place (an exec keeps it); ``None`` where a
+    notebook runner (``nbrepro run``) starts a new kernel with the record.
+    """
     return {"started_by": started_by, "started_at": time.time(), "pid": pid, "settings": settings}
 
 
@@ -84,6 +91,9 @@ def _runtime_of(pid: int) -> Runtime | None:
             started_by=str(record["started_by"]),
             started_at=float(record["started_at"]),
             settings={str(k): str(v) for k, v in dict(record["settings"]).items()},
+            # A runner puts the record into the environment of a kernel it starts (no pid);
+            # a restart puts its own pid, which the exec keeps.
+            runner=record.get("pid") is None,
         )
         # No pid: the record was put in a new kernel's environment by whatever started it
         # (nbrepro run), so it belongs to the first process that reads it as its own.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from enum import Enum
@@ -79,6 +80,14 @@ class Status:
         return asdict(self, dict_factory=_json_fields)
 
 
+def _installed(module: str) -> bool:
+    """Whether a top-level module can be imported; it is looked for, not imported."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a broken or half-initialised package
+        return False
+
+
 def _json_fields(fields: list[tuple[str, Any]]) -> dict[str, Any]:
     # asdict leaves enums (Severity) and tuples as they are; JSON has strings and lists.
     return {name: _json_value(value) for name, value in fields}
@@ -105,6 +114,7 @@ def snapshot(session: Session, namespace: Mapping[str, Any] | None = None) -> St
             seeded=config is not None and (b in session.active or not b.loaded()),
         )
         for b in backends
+        if b.loaded() or _installed(b.module)
     )
     findings = tuple(audit(session, namespace))
     return Status(

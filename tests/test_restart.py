@@ -52,7 +52,7 @@ def test_restart_replaces_the_process_in_place(kernel: Callable[..., Kernel]) ->
     before = probe(k)
     assert before["marker"] and before["hash_randomization"] == 1
 
-    restart = k.send("%repro_restart")
+    restart = k.send("%repro_restart", cell_id="restart")  # a front end's cell, with its id
     queued = k.send("print('ran after the restart')")
     assert k.reply(restart)["content"]["status"] == "ok"
     assert "restarting the kernel into a fresh runtime with PYTHONHASHSEED=0" in k.output(restart)
@@ -71,7 +71,7 @@ def test_restart_replaces_the_process_in_place(kernel: Callable[..., Kernel]) ->
     assert after["hash_randomization"] == 0 and after["PYTHONHASHSEED"] == "0"
     assert after["OMP_NUM_THREADS"] is None
 
-    restart = k.send("%repro_restart")
+    restart = k.send("%repro_restart", cell_id="restart")
     assert "OMP_NUM_THREADS=2" in k.output(restart)
     k.wait_for_new_process()
     again = probe(k)
@@ -84,28 +84,31 @@ def test_repro_seed_names_cells_and_restarts_once(kernel: Callable[..., Kernel])
     """Not fresh: the cell is named; --restart restarts, and not again in a loop."""
     k = kernel()
     draw = "import random\nx = random.random()"
-    k.run(draw)
-    k.run("%load_ext nbrepro")
-    printed = k.run("%repro_seed 5")
+    k.run(draw, cell_id="draw")
+    k.run("%load_ext nbrepro", cell_id="load")
+    printed = k.run("%repro_seed 5", cell_id="seed")
     assert "not a fresh runtime: In [1] `import random …` ran before %repro_seed" in printed
-    assert "NBR101 needs a new process (PYTHONHASHSEED)" in printed
-    assert "fix: %repro_restart" in printed
+    assert "NBR101 [warning]" in printed
+    fixes = {line.strip() for line in printed.splitlines() if line.strip().startswith("fix:")}
+    assert len(fixes) == 1 and fixes.pop().startswith("fix: %repro_restart")
 
-    restart = k.send("%repro_seed 5 --restart")
+    restart = k.send("%repro_seed 5 --restart", cell_id="seed")
     queued = k.send("x")
     assert k.reply(restart)["content"]["status"] == "ok"
-    assert "restarting the kernel" in k.output(restart)
+    restarting = k.output(restart)
+    assert "nbrepro: not a fresh runtime: 1 cell(s) ran before %repro_seed; NBR101" in restarting
+    assert "restarting the kernel" in restarting
     assert k.reply(queued)["content"]["status"] == "aborted"
     k.wait_for_new_process()
 
     # "Run All" again: %repro_seed first finds the fresh runtime and does not restart.
     k.run("%load_ext nbrepro")
-    printed = k.run("%repro_seed 5 --restart")
+    printed = k.run("%repro_seed 5 --restart", cell_id="seed")
     assert "fresh runtime: nothing ran before %repro_seed" in printed
     assert "started by %repro_seed --restart" in printed
     # A cell that draws before it now: the same runtime refuses a second restart by itself.
     k.run(draw)
-    printed = k.run("%repro_seed 5 --restart")
+    printed = k.run("%repro_seed 5 --restart", cell_id="seed")
     assert "not a fresh runtime: In [3] `import random …`" in printed
     assert "not restarting again: %repro_seed --restart started this runtime" in printed
     assert k.run("print(type(x).__name__)") == "float\n"  # still the same process
@@ -202,10 +205,10 @@ def test_freshness_names_the_cells_that_ran(terminal: InteractiveShell) -> None:
         cell.startswith((f"In [{start}]", f"In [{start + 2}]")) for cell in freshness.cells
     )
     assert not freshness.fresh
-    assert "there is no kernel to restart here" in str(freshness)
-    one = _freshness.Freshness(cells=freshness.cells[-1:], settings=(), runtime=None)
+    assert "fix: quit, start a new process with PYTHONHASHSEED=0" in str(freshness)
+    one = _freshness.Freshness(freshness.cells[-1:], (), None, fix=freshness.fix)
     assert f"not a fresh runtime: In [{start + 1}] `x = random.random()` ran before" in str(one)
-    assert "fix: %repro_restart" in str(one)
+    assert f"fix: {freshness.fix}" in str(one)
 
 
 def test_process_start_settings_follow_the_config() -> None:
@@ -295,4 +298,5 @@ def test_status_shows_the_runtime_nbrepro_started(run_fresh: Callable[..., list[
         "started_by": "%repro_restart",
         "started_at": 0.0,
         "settings": {"PYTHONHASHSEED": "0"},
+        "runner": False,
     }

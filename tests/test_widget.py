@@ -232,6 +232,7 @@ def test_runtime_nbrepro_started_is_shown() -> None:
         "started_by": "%repro_restart",
         "started_at": 0.0,
         "settings": {"PYTHONHASHSEED": "0"},
+        "runner": False,
     }
     assert "<th>runtime</th><td>started by %repro_restart" in _panel.summary_html(status)
 

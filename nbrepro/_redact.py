@@ -135,30 +135,27 @@ _SECRET_NAME = (
     r"(?:api[_-]?key|access[_-]?key|private[_-]?key|secret|token|password|passwd|pwd|"
     r"credentials?|authorization|auth(?:[_-]?token)?)(?:[_-][A-Za-z0-9_-]*|[0-9]*)"
 )
+_VALUE = (
+    r"""("(?:[^"\\]|\\.)*"|'[^']*'|(?:(?:bearer|basic|token|digest)\s+)?[^\s,;&"'<>{}\[\]()]+)"""
+)
 _SECRET_ASSIGNMENT = re.compile(
-    rf"(?i)(?<![A-Za-z0-9_.-])([A-Za-z0-9_.-]*?{_SECRET_NAME})"
-    r"""(["']?\s*[=:]\s*|(?<=[A-Za-z0-9])\s+(?=[^-\s]))"""
-    r"""("(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&"'<>{}\[\]()]+(?:\s+[^\s,;&"'<>{}\[\]()]+)?)"""
+    rf"(?i)(?<![A-Za-z0-9_.-])([A-Za-z0-9_.-]*?{_SECRET_NAME})" r"""(["']?\s*[=:]\s*)""" + _VALUE
+)
+# --password VALUE: a flag naming a secret, then its value as the next word.
+_SECRET_FLAG = re.compile(
+    rf"(?i)(?<![A-Za-z0-9_.-])(--?[A-Za-z0-9_.-]*?{_SECRET_NAME})(\s+)(?=[^-\s])" + _VALUE
 )
 _SCHEMES = re.compile(r"(?i)(bearer|basic|token|digest)\s+")
+# Values that are no secret; the schemes stay when their token was redacted already.
 _NOT_SECRET = {"", "true", "false", "none", "null", "yes", "no", "0", "1"}
+_NOT_SECRET |= {"bearer", "basic", "token", "digest"}
 
 
 def _assignment(match: re.Match[str]) -> str:
     name, separator, value = match[1], match[2], match[3]
-    if separator.isspace() and not name.startswith("-"):
-        return match[0]  # "token value" is only a flag when written as one (--token value)
-    if value[:1] in ("'", '"'):
-        return name + separator + _secret_value(value)
-    if not separator.isspace() and " " in value:
-        scheme = _SCHEMES.match(value)
-        if scheme is None:  # key=value with a second word: only the first is the value
-            first = value.split(None, 1)[0]
-            return name + separator + _secret_value(first) + value[len(first) :]
+    scheme = _SCHEMES.match(value)
+    if scheme is not None and value[scheme.end() :]:  # Authorization: Bearer <token>
         return name + separator + scheme[0] + _secret_value(value[scheme.end() :])
-    if " " in value:  # --token value: the value is the first word
-        first = value.split(None, 1)[0]
-        return name + separator + _secret_value(first) + value[len(first) :]
     return name + separator + _secret_value(value)
 
 
@@ -179,6 +176,7 @@ def redact(text: str, *, keep_hex: bool = False) -> str:
     if not text:
         return text
     text = _SECRET_ASSIGNMENT.sub(_assignment, text)
+    text = _SECRET_FLAG.sub(_assignment, text)
     text = _URL_PASSWORD.sub(lambda m: m[1] + _secret_value(m[2]) + m[3], text)
     text = _BEARER.sub(lambda m: m[1] + _secret_value(m[2]), text)
     for pattern in _TOKEN_PATTERNS:

@@ -20,7 +20,7 @@ import os
 import stat as stat_module
 import threading
 from collections.abc import Iterable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import cast
 
@@ -165,18 +165,19 @@ def _walk(folder: Path) -> tuple[list[tuple[str, str, os.stat_result]], list[str
     found, skipped = [], []
     for root, directories, files in os.walk(folder):
         directories.sort()
+        prefix = os.path.relpath(root, folder).replace(os.sep, "/") + "/"
+        prefix = "" if prefix == "./" else prefix
         for name in sorted(files):
             full = os.path.join(root, name)
-            relative = os.path.relpath(full, folder).replace(os.sep, "/")
             try:
                 stat = os.stat(full)
             except OSError:
-                skipped.append(relative)  # a dangling link, or vanished
+                skipped.append(prefix + name)  # a dangling link, or vanished
                 continue
             if stat_module.S_ISREG(stat.st_mode):
-                found.append((relative, full, stat))
+                found.append((prefix + name, full, stat))
             else:
-                skipped.append(relative)  # a FIFO, socket or device: reading would block
+                skipped.append(prefix + name)  # a FIFO, socket or device: reading would block
     return found, skipped
 
 
@@ -265,35 +266,37 @@ def _digests(
     threads stop within one chunk and the error (or ``KeyboardInterrupt``) is raised here.
     """
     stop = threading.Event()
+    full_paths = [os.path.abspath(job[2]) for job in jobs]
+    digests = [cache.get(full, job[3]) for full, job in zip(full_paths, jobs, strict=True)]
+    missing = [index for index, digest in enumerate(digests) if digest is None]
+    if not missing:
+        return [digest for digest in digests if digest is not None]
 
-    def digest(job: tuple[str, str, str, os.stat_result]) -> str:
+    def digest(index: int) -> str:
         if stop.is_set():
             raise _Stopped
-        full = os.path.abspath(job[2])
-        cached = cache.get(full, job[3])
-        if cached is not None:
-            return cached
         try:
-            value = _hash_file(full, stop)
+            value = _hash_file(full_paths[index], stop)
         except _Stopped:
             raise
         except (OSError, _NotRegular) as error:
             stop.set()
-            raise _unreadable(job[2], error) from None
-        cache.put(full, job[3], value)
+            raise _unreadable(jobs[index][2], error) from None
+        cache.put(full_paths[index], jobs[index][3], value)
         return value
 
     pool = ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 1) + 1))
-    futures: list[Future[str]] = []
     try:
-        futures = [pool.submit(digest, job) for job in jobs]
+        futures = {index: pool.submit(digest, index) for index in missing}
         # wait() sleeps on a lock, which a signal interrupts: Ctrl-C lands here at once.
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        for future in futures:
+        done, _ = wait(futures.values(), return_when=FIRST_EXCEPTION)
+        for future in futures.values():
             error = future.exception() if future in done else None
             if error is not None and not isinstance(error, _Stopped):
                 raise error
-        return [future.result() for future in futures]
+        for index, future in futures.items():
+            digests[index] = future.result()
+        return [digest for digest in digests if digest is not None]
     except BaseException:
         stop.set()
         raise

@@ -145,6 +145,11 @@ _SECRET_ASSIGNMENT = re.compile(
 _SECRET_FLAG = re.compile(
     rf"(?i)(?<![A-Za-z0-9_.-])(--?[A-Za-z0-9_.-]*?{_SECRET_NAME})(\s+)(?=[^-\s])" + _VALUE
 )
+# What every pattern above needs somewhere: a secret's name, "://", or a run of 15 token
+# characters (the shortest a token pattern matches: "xoxb-" and ten more).
+_MAYBE_SECRET = re.compile(
+    r"(?i)api|key|secret|token|pass|pwd|cred|auth|bearer|://|[A-Za-z0-9+/=_-]{15}"
+)
 _SCHEMES = re.compile(r"(?i)(bearer|basic|token|digest)\s+")
 # Values that are no secret; the schemes stay when their token was redacted already.
 _NOT_SECRET = {"", "true", "false", "none", "null", "yes", "no", "0", "1"}
@@ -173,8 +178,8 @@ def redact(text: str, *, keep_hex: bool = False) -> str:
     ``keep_hex`` leaves 40-hex runs alone (package versions may name a git commit).
     SHA-256 digests (64 hex digits), UUIDs, paths and versions are kept.
     """
-    if not text:
-        return text
+    if not _MAYBE_SECRET.search(text):
+        return text  # most strings (file names, versions): one search instead of fifteen
     text = _SECRET_ASSIGNMENT.sub(_assignment, text)
     text = _SECRET_FLAG.sub(_assignment, text)
     text = _URL_PASSWORD.sub(lambda m: m[1] + _secret_value(m[2]) + m[3], text)

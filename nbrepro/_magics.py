@@ -229,7 +229,8 @@ class ReproMagics(Magics):
         """
         args = _parse(self.repro_data, line)
         try:
-            changed = _api.fingerprint(args.paths)
+            # `~/data` as a shell would expand it (%repro_export's paths expand the same way).
+            changed = _api.fingerprint([os.path.expanduser(path) for path in args.paths])
         except InvalidOptionError as error:
             raise UsageError(f"%repro_data: {error}") from error
         for path, print_ in _api.fingerprint_summary(changed):

@@ -119,9 +119,13 @@ def test_other_magics_refuse_bad_arguments(
 
 
 def test_paths_with_spaces_are_split_as_a_shell_would(
-    shell: InteractiveShell, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    shell: InteractiveShell,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Quotes group a path with spaces and are not part of it; so does an escaped space."""
+    """Quotes group a path with spaces and are not part of it; so does an escaped space; `~`
+    is the home folder."""
     folder = tmp_path / "my data"
     folder.mkdir()
     (folder / "train set.csv").write_text("a,b\n1,2\n")
@@ -132,9 +136,12 @@ def test_paths_with_spaces_are_split_as_a_shell_would(
     cell(shell, f"%repro_data '{folder / 'train set.csv'}' {str(folder / 'labels.csv')!r}")
     train = f"%repro_data {str(folder / 'train set.csv').replace(' ', chr(92) + ' ')}"
     cell(shell, train)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cell(shell, "%repro_data ~/'my data'/labels.csv")
     out = capsys.readouterr().out
     assert f"nbrepro: {folder / 'train set.csv'}: " in out
     assert f"nbrepro: {folder / 'labels.csv'}: " in out
+    assert out.count(f"nbrepro: {folder / 'labels.csv'}: ") == 2  # by its path, then from ~
     target = tmp_path / "out put" / "exported copy.ipynb"
     target.parent.mkdir()
     cell(shell, f'%repro_export "{target}" --source "{source}"')

@@ -170,3 +170,15 @@ def test_ctrl_c_stops_fingerprinting_promptly(tmp_path: Path) -> None:
     assert time.monotonic() - sent < 5
     assert process.returncode == 7, err
     assert out.strip() == "interrupted 1"  # no hashing thread left running
+
+
+def test_rerun_data_check_of_a_crafted_record_naming_a_fifo_does_not_hang(
+    tmp_path: Path,
+) -> None:
+    """A record whose data path is a FIFO: rerun's data check says so instead of waiting."""
+    rerun = pytest.importorskip("nbrepro.commands.rerun")
+    fifo(tmp_path / "pipe")
+    digest = "0" * 64
+    record = {"data": {"pipe": {"kind": "file", "size": 1, "sha256": digest}}}
+    (line,) = rerun.current_data_drift(record, tmp_path)
+    assert "FIFO" in line

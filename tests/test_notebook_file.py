@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import stat
@@ -222,3 +223,33 @@ def test_a_write_killed_by_sigkill_is_cleaned_up_by_the_next(tmp_path: Path) -> 
     write_notebook(notebook("after"), target)
     assert not left.exists() and fresh.exists() and foreign.exists()
     assert nbformat.read(target, as_version=4).cells[0].source == "after"
+
+
+def test_export_refuses_a_fifo_target_and_keeps_it(tmp_path: Path) -> None:
+    """nbrepro.export() (and so %repro_export) onto a FIFO: refused, the FIFO kept."""
+    import nbrepro
+
+    source = tmp_path / "a.ipynb"
+    nbformat.write(notebook(), source)
+    target = tmp_path / "out.ipynb"
+    os.mkfifo(target)
+    nbrepro.seed(1)
+    with pytest.raises(NotebookFileError, match="FIFO"):
+        nbrepro.export(str(target), source=str(source))
+    assert stat.S_ISFIFO(os.lstat(target).st_mode)
+
+
+def test_nbformat_is_a_runtime_dependency_imported_only_when_needed(tmp_path: Path) -> None:
+    """`pip install nbrepro` brings nbformat (export writes notebooks with it), and
+    `import nbrepro` still does not import it."""
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    names = [re.split(r"[<>=!~ \[;]", d, maxsplit=1)[0] for d in project["project"]["dependencies"]]
+    assert "nbformat" in names
+    imported = subprocess.run(
+        [sys.executable, "-c", "import sys, nbrepro; print('nbformat' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert imported.stdout.strip() == "False"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbrepro import _audit
 from nbrepro._config import make_config, validate_seed
@@ -14,6 +14,9 @@ from nbrepro._findings import Finding
 from nbrepro._session import RNGState, session
 from nbrepro._status import Status, snapshot
 from nbrepro.errors import MissingDependencyError, NoSeedError, NotInIPythonError
+
+if TYPE_CHECKING:
+    from nbrepro._record_schema import Fingerprint, Machine
 
 
 def seed(
@@ -152,7 +155,7 @@ def restore_state(state: RNGState) -> None:
     session().restore(state)
 
 
-def environment() -> dict[str, Any]:
+def environment() -> Machine:
     """Python, OS, CPU, GPU(s), CUDA/cuDNN, package versions, process-start settings.
 
     Environment variables enter by allowlist only (``env_vars``); secret-looking values are
@@ -163,16 +166,20 @@ def environment() -> dict[str, Any]:
     return machine()
 
 
-def fingerprint(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> dict[str, Any]:
+def fingerprint(
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+) -> dict[str, Fingerprint]:
     """Fingerprint data files and folders, and record them for the notebook's record.
 
     Each file is read once (SHA-256, files in parallel); a cache keyed by size, mtime and
     inode makes an unchanged re-check near-instant. When the data differs from what this
     session or the notebook's embedded record saw, ``audit()`` reports NBR601 naming what
-    changed (files added, removed, edited).
+    changed (files added, removed, edited). Only regular files are read: FIFOs, sockets
+    and devices inside a folder are listed under ``skipped``. Ctrl-C stops it at once.
 
     Raises:
-        InvalidOptionError: a path that does not exist; nothing is recorded.
+        InvalidOptionError: a path that does not exist, is not a regular file or folder
+            (a FIFO, ``/dev/zero``), or cannot be read; nothing is recorded.
     """
     from nbrepro._export import record_data
 
@@ -183,17 +190,19 @@ def fingerprint(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
     return {name: session().data[name] for name in names}
 
 
-def fingerprint_summary(fingerprints: dict[str, Any]) -> list[tuple[str, str]]:
-    """One line per fingerprint: what it covers and its digest prefix."""
-    return [
-        (
-            path,
-            f"{fp['files']} files, {fp['size']:,} bytes, sha256 {fp['sha256'][:12]}"
-            if fp["kind"] == "dir"
-            else f"{fp['size']:,} bytes, sha256 {fp['sha256'][:12]}",
-        )
-        for path, fp in fingerprints.items()
-    ]
+def fingerprint_summary(fingerprints: dict[str, Fingerprint]) -> list[tuple[str, str]]:
+    """One line per fingerprint: what it covers, its digest prefix, what was skipped."""
+    lines = []
+    for path, fp in fingerprints.items():
+        line = f"{fp['size']:,} bytes, sha256 {fp['sha256'][:12]}"
+        if fp["kind"] == "dir":
+            line = f"{fp['files']} files, {line}"
+            skipped = fp.get("skipped", [])
+            if skipped:
+                shown = ", ".join(skipped[:3]) + (", …" if len(skipped) > 3 else "")
+                line += f"; skipped {len(skipped)} not regular files, not read ({shown})"
+        lines.append((path, line))
+    return lines
 
 
 def export(target: str | None = None, *, source: str | None = None, overwrite: bool = False) -> Any:

@@ -125,15 +125,17 @@ class ReproMagics(Magics):
         action=_FlagOnce,
         help="if the runtime is not fresh (cells ran before, or a process-start setting "
         "needs a new process), restart the kernel into a fresh one instead; run the notebook "
-        "from the top afterwards. A runtime nbrepro started is not restarted again by itself",
+        "from the top afterwards. A runtime nbrepro started is not restarted again by itself, "
+        "nor one a notebook runner (nbconvert --execute, papermill, nbrepro run) drives",
     )
     @line_magic
     def repro_seed(self, line: str) -> None:
         """Seed every PRNG now, and each framework when it is imported.
 
         Also says whether the runtime is fresh: nothing but imports and setup ran before, and
-        the settings read at process start are in force; if not, names what ran and points to
-        ``%repro_restart``.
+        the settings read at process start are in force; if not, names what ran, with the one
+        fix that works here (``%repro_restart`` in a kernel, ``nbrepro run`` under a notebook
+        runner, a new process in terminal IPython).
         """
         args = _parse(self.repro_seed, line)
         try:
@@ -187,7 +189,9 @@ class ReproMagics(Magics):
 
         The new process has PYTHONHASHSEED=0, CUBLAS_WORKSPACE_CONFIG where the installed torch
         needs it, and the thread variables with --threads; same connection, every variable
-        lost. Cells queued behind this one (a "Run All") are cancelled. On Colab the runtime
+        lost. Cells queued behind this one (a "Run All") are cancelled. Refused under a
+        notebook runner (nbconvert --execute, papermill, nbrepro run), which would not run the
+        notebook again: use `nbrepro run NOTEBOOK` there. On Colab the runtime
         is restarted without new environment variables.
         """
         _parse(self.repro_restart, line)

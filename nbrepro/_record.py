@@ -7,7 +7,9 @@ Schema 1 (documented in README.md, "The record"):
 
 Everything nbrepro writes into a notebook lives under this one key, and writing it again
 replaces it whole. Secrets never enter it: environment variables come through an allowlist
-and every free-text value is redacted.
+and every free-text value, data path and listed file name is redacted to a stable
+placeholder. The typed shape and its validating reader are in :mod:`nbrepro._record_schema`;
+this module builds a record from a session and reads one from a notebook.
 """
 
 from __future__ import annotations

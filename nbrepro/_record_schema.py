@@ -175,9 +175,9 @@ class _Reader:
         return value
 
     def string(self, path: str, value: object) -> str:
-        text = self.text(path, value)
-        assert text is not None
-        return text
+        if not isinstance(value, str):
+            self.fail(path, value, "must be a string")
+        return value
 
     def count(self, path: str, value: object) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:

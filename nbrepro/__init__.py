@@ -25,13 +25,14 @@ from nbrepro._api import (
     environment,
     export,
     fingerprint,
+    jax_key,
     reset,
     restore_state,
     rng,
     seed,
     status,
 )
-from nbrepro._backends import Backend
+from nbrepro.adapters import Backend
 from nbrepro._findings import Finding, Severity
 from nbrepro._session import RNGState
 from nbrepro._status import FrameworkStatus, Status
@@ -82,6 +83,7 @@ __all__ = [
     "environment",
     "export",
     "fingerprint",
+    "jax_key",
     "load_ipython_extension",
     "reset",
     "restore_state",

@@ -133,6 +133,26 @@ def rng(*keys: int | str | bytes, seed: int | None = None) -> Any:
     return np.random.default_rng(derived)
 
 
+def jax_key(*keys: int | str | bytes, seed: int | None = None) -> Any:
+    """A JAX key made from ``derive_seed(*keys, seed=seed)``: ``jax.random.key(derived)``.
+
+    JAX has no global generator, so this is where a notebook's keys should come from:
+    ``key = nbrepro.jax_key("init")``, then ``jax.random.split`` as usual. The key is a
+    typed key array (``jax.random.key``, JAX >= 0.4.16), of JAX's default implementation
+    (``jax_default_prng_impl``, threefry unless configured); wrap it in
+    ``jax.random.key_data`` where code expects an old-style ``uint32`` ``PRNGKey``.
+
+    Raises:
+        MissingDependencyError: JAX is not installed.
+    """
+    derived = derive_seed(*keys, seed=seed)
+    try:
+        import jax  # the caller asked for a JAX object
+    except ImportError as error:
+        raise MissingDependencyError("jax", "jax", "nbrepro.jax_key()") from error
+    return jax.random.key(derived)
+
+
 def capture_state() -> RNGState:
     """The state of every PRNG nbrepro covers, to pause now and resume later.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from functools import lru_cache
+from collections.abc import Mapping
 
 from nbrepro._config import Config
 from nbrepro._findings import HASH_RANDOMIZATION, Finding, Severity, restart_fix
@@ -71,37 +71,30 @@ def set_thread_variables(threads: int) -> None:
         os.environ[name] = str(threads)
 
 
-def process_start_settings(config: Config | None) -> dict[str, str]:
+def process_start_settings(
+    config: Config | None, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The environment a fresh runtime for ``config`` needs from its start.
 
-    ``PYTHONHASHSEED`` always; ``CUBLAS_WORKSPACE_CONFIG`` when the installed torch needs it
-    for deterministic cuBLAS (read from the package metadata: torch is not imported); the
-    thread variables when ``config`` fixes the thread count.
+    ``PYTHONHASHSEED`` always; the thread variables when ``config`` fixes the thread count;
+    and what each installed framework's adapter asks for, read without importing it
+    (:meth:`nbrepro.adapters.Backend.process_start_settings`: ``CUBLAS_WORKSPACE_CONFIG`` for
+    a torch that needs it, ``XLA_FLAGS`` with XLA's determinism flag under
+    ``--deterministic``). ``base`` is the environment the new process starts from (this
+    process's start environment when not given): a variable holding a list of flags is
+    returned merged with the one there.
     """
     # Imported here: the adapters read this module's start environment, so importing them
     # when this module loads would be circular.
-    from nbrepro._backends.torch import CUBLAS_VALUE, CUBLAS_VARIABLE, needs_cublas_variable
+    from nbrepro._backends import load_backends
 
+    environ = start_environment() if base is None else base
     settings = {HASH_SEED_VARIABLE: HASH_SEED_VALUE}
-    torch_version = installed_torch()
-    if torch_version is not None and needs_cublas_variable(torch_version):
-        settings[CUBLAS_VARIABLE] = CUBLAS_VALUE
+    for backend in load_backends():
+        settings.update(backend.process_start_settings(config, environ))
     if config is not None and config.threads is not None:
         settings.update(dict.fromkeys(THREAD_VARIABLES, str(config.threads)))
     return settings
-
-
-@lru_cache(maxsize=1)
-def installed_torch() -> str | None:
-    """The installed torch's version from its package metadata (torch is not imported)."""
-    # Once: the installed version does not change under a running process, and the lookup
-    # costs ~2 ms.
-    from importlib import metadata  # not at import time: it costs more than nbrepro itself
-
-    try:
-        return metadata.version("torch")
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def assignments(settings: dict[str, str]) -> str:

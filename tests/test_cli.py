@@ -22,6 +22,7 @@ from nbrepro._execute import CellRef
 from nbrepro._normalize import normalize_outputs
 from nbrepro._notebook_file import write_notebook
 from nbrepro._verify import Divergence, Outcome, Verification, outcome
+from nbrepro.adapters import distribution_version
 
 NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
 
@@ -254,11 +255,11 @@ def test_kernel_environment_fixes_process_start_settings(
         return torch_version
 
     monkeypatch.setattr(importlib.metadata, "version", version)
-    _process_settings.installed_torch.cache_clear()  # read once per process; here, per case
+    distribution_version.cache_clear()  # read once per process; here, per case
     try:
         environment = _execute.kernel_environment({"PYTHONHASHSEED": "random", "HOME": "/h"})
     finally:
-        _process_settings.installed_torch.cache_clear()
+        distribution_version.cache_clear()
     assert environment["PYTHONHASHSEED"] == "0"
     assert environment["HOME"] == "/h"
     assert environment.get("CUBLAS_WORKSPACE_CONFIG") == cublas

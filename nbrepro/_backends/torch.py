@@ -6,7 +6,7 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from nbrepro import _import_hooks
@@ -17,7 +17,15 @@ from nbrepro._findings import (
     THREAD_SETTING_TOO_LATE,
     TORCH_DETERMINISM_OFF,
 )
-from nbrepro.adapters import Backend, Determinism, Finding, SeedContext, Severity, restart_fix
+from nbrepro.adapters import (
+    Backend,
+    Config,
+    Determinism,
+    Finding,
+    SeedContext,
+    Severity,
+    restart_fix,
+)
 
 CUBLAS_VARIABLE = "CUBLAS_WORKSPACE_CONFIG"
 CUBLAS_VALUE = ":4096:8"
@@ -152,6 +160,16 @@ class TorchBackend(Backend):
         if mode is Determinism.WARN and self._stop_alerts is None:
             self._stop_alerts = _capture_alerts(session)
         return self._cublas_findings(torch)
+
+    def process_start_settings(
+        self, config: Config | None, environ: Mapping[str, str]
+    ) -> dict[str, str]:
+        # Whatever the config: the variable costs nothing where deterministic algorithms
+        # are off, and a kernel started without it cannot switch them on later.
+        version = self.installed_version()
+        if version is None or not needs_cublas_variable(version):
+            return {}
+        return {CUBLAS_VARIABLE: CUBLAS_VALUE}
 
     def _cublas_findings(self, torch: Any) -> list[Finding]:
         if (

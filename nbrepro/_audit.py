@@ -3,9 +3,10 @@
 Two kinds of check, both cheap enough to run after every cell:
 
 - a static look at the cell that just ran (one ``ast.parse``): clock- or entropy-derived
-  seeds, ``uuid4``/``os.urandom`` values, unsorted directory listings, generators nbrepro
-  cannot seed, DataLoader workers and ``tf.data`` pipelines without controlled seeding,
-  random draws made before the experiment seed was set;
+  seeds, ``uuid4``/``os.urandom`` values, unsorted directory listings, a set's iteration
+  order used while hash randomisation is on, the clock deciding control flow or indexing
+  data, generators nbrepro cannot seed, DataLoader workers and ``tf.data`` pipelines without
+  controlled seeding, random draws made before the experiment seed was set;
 - a look at the live process: determinism switches of the frameworks that are imported.
 
 Static checks recognise the usual spellings (``np.random.rand``, ``torch.randperm``,
@@ -15,12 +16,16 @@ Static checks recognise the usual spellings (``np.random.rand``, ``torch.randper
 from __future__ import annotations
 
 import ast
+import functools
+import importlib
+import itertools
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from nbrepro import _findings as codes
-from nbrepro._backends import load_backends
+from nbrepro import _process_settings
 from nbrepro._findings import Finding, Severity
 from nbrepro._session import Session
 
@@ -29,7 +34,7 @@ _SEED_CALLS = frozenset(
     {
         "seed", "manual_seed", "manual_seed_all", "set_seed", "set_random_seed",
         "default_rng", "RandomState", "Random", "PCG64", "PCG64DXSM", "MT19937", "Philox",
-        "SFC64", "SeedSequence", "from_seed", "PRNGKey", "key", "fold_in", "wrap_key_data",
+        "SFC64", "SeedSequence", "from_seed", "PRNGKey", "key",
     }
 )  # fmt: skip
 _SEED_KEYWORDS = frozenset({"seed", "random_state", "random_seed", "rng", "generator_seed"})
@@ -38,6 +43,8 @@ _CLOCK = frozenset(
         "time.time", "time.time_ns", "time.monotonic", "time.perf_counter",
         "datetime.now", "datetime.datetime.now", "datetime.utcnow",
         "datetime.datetime.utcnow", "datetime.today", "date.today", "datetime.date.today",
+        "datetime.datetime.today", "time.localtime", "time.gmtime", "time.ctime",
+        "time.strftime", "pd.Timestamp.now", "pandas.Timestamp.now", "Timestamp.now",
     }
 )  # fmt: skip
 _ENTROPY = frozenset(
@@ -61,6 +68,17 @@ _TORCH_DRAWS = frozenset(
      "randn_like", "randint_like", "poisson"}
 )  # fmt: skip
 _TF_DATA_METHODS = frozenset({"map", "interleave", "batch", "padded_batch", "parallel_interleave"})
+# Calls that keep the order of what they are given (the first argument; zip: every one).
+_ORDERED_CONSUMERS = frozenset({"list", "tuple", "enumerate", "zip", "iter", "map", "filter",
+                                "fromkeys", "join"})  # fmt: skip
+# Calls whose result does not depend on the order of what they are given.
+_ORDER_FREE = frozenset({"sorted", "len", "set", "frozenset", "min", "max", "any", "all", "sum",
+                         "Counter"})  # fmt: skip
+_SET_METHODS = frozenset({"union", "intersection", "difference", "symmetric_difference", "copy"})
+# A cell that only prints or logs under a clock condition changes no result (progress lines).
+_REPORTING = frozenset({"print", "display", "info", "debug", "warning", "log", "write",
+                        "set_postfix", "set_description"})  # fmt: skip
+_SAMPLE = 16  # elements looked at to tell whether a live container holds str or bytes
 
 
 def dotted_name(node: ast.AST) -> str:
@@ -91,6 +109,34 @@ def _is_draw(name: str) -> bool:
     )
 
 
+def _short(node: ast.AST) -> str:
+    text = ast.unparse(node)
+    return text if len(text) <= 50 else text[:49] + "…"
+
+
+def _order_varies(value: object) -> bool:
+    """Whether iterating ``value`` in order could differ between runs with a new hash seed:
+    it holds ``str``/``bytes`` (or tuples of them) among its first elements."""
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    if kind is not None:  # an array: only text and object arrays can hold str
+        return bool(kind in "USO")
+    try:
+        sample = list(itertools.islice(iter(value), _SAMPLE))  # type: ignore[call-overload]
+    except TypeError:
+        return True
+    return any(
+        isinstance(e, str | bytes)
+        or (isinstance(e, tuple) and any(isinstance(i, str | bytes) for i in e))
+        for e in sample
+    )
+
+
+@functools.cache
+def hash_randomised() -> bool:
+    """Whether this process hashes ``str`` and ``bytes`` with a random seed (fixed at start)."""
+    return bool(_process_settings.hash_seed_findings())
+
+
 @dataclass
 class CellReport:
     """What the static look at one cell found."""
@@ -100,7 +146,9 @@ class CellReport:
 
 
 class _CellVisitor(ast.NodeVisitor):
-    def __init__(self, cell: str) -> None:
+    def __init__(
+        self, cell: str, hash_randomised: bool, namespace: Mapping[str, Any] | None
+    ) -> None:
         self.cell = cell
         self.report = CellReport()
         self._in_seed: int = 0
@@ -108,6 +156,13 @@ class _CellVisitor(ast.NodeVisitor):
         self._sorted_names: set[str] = set()
         self._listings: list[tuple[ast.Call, str]] = []
         self._assigned_to: dict[int, str] = {}  # id of a call -> the name it is assigned to
+        self._hash_randomised = hash_randomised
+        self._namespace = namespace
+        self._set_names: set[str] = set()  # names this cell bound to a set, so far
+        self._order_free: set[int] = set()  # ids of arguments of order-free calls
+        self._clock_names: set[str] = set()  # names this cell bound to a clock value, so far
+        self._clock_reads = 0  # clock calls and clock names read so far
+        self._clock_source = ""  # the last of them, for the message
 
     def add(self, code: str, severity: Severity, message: str, fix: str) -> None:
         finding = Finding(code, severity, f"{message} in {self.cell}", fix)
@@ -127,6 +182,173 @@ class _CellVisitor(ast.NodeVisitor):
         if len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             self._assigned_to[id(node.value)] = node.targets[0].id
         self.generic_visit(node)
+        self._bind(node.targets, node.value)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self.generic_visit(node)
+        if node.value is not None:
+            self._bind([node.target], node.value)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self.generic_visit(node)
+        if isinstance(node.target, ast.Name) and self._clock_valued(node.value):
+            self._clock_names.add(node.target.id)
+
+    def _bind(self, targets: list[ast.expr], value: ast.expr) -> None:
+        names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+        is_set = len(targets) == 1 and isinstance(targets[0], ast.Name) and self._is_set(value)
+        from_clock = self._clock_valued(value)
+        for name in names:
+            (self._clock_names.add if from_clock else self._clock_names.discard)(name)
+            (self._set_names.add if is_set else self._set_names.discard)(name)
+
+    # -- NBR404: a set's order ------------------------------------------------------------
+
+    def _is_set(self, node: ast.AST) -> bool:
+        """Whether ``node`` makes a set that may hold ``str`` or ``bytes``."""
+        if isinstance(node, ast.Call):
+            name = dotted_name(node.func)
+            if name in ("set", "frozenset"):
+                return not node.args or self._may_hold_str(node.args[0])
+            return (
+                isinstance(node.func, ast.Attribute)
+                and node.func.attr in _SET_METHODS
+                and self._is_set(node.func.value)
+            )
+        if isinstance(node, ast.Set):
+            return any(self._may_hold_str(e) for e in node.elts)
+        if isinstance(node, ast.SetComp):
+            return True
+        if isinstance(node, ast.BinOp) and isinstance(
+            node.op, ast.BitOr | ast.BitAnd | ast.Sub | ast.BitXor
+        ):
+            return self._is_set(node.left) and (
+                not isinstance(node.op, ast.BitOr | ast.BitXor) or self._may_hold_str(node.right)
+            )
+        if isinstance(node, ast.Name):
+            live = self._live(node.id)
+            if isinstance(live, set | frozenset):
+                return _order_varies(live)
+            return node.id in self._set_names
+        return False
+
+    def _may_hold_str(self, node: ast.AST) -> bool:
+        """False where ``node`` provably holds no ``str``/``bytes``: numbers, ``range``."""
+        if isinstance(node, ast.Constant):
+            return isinstance(node.value, str | bytes)
+        if isinstance(node, ast.List | ast.Tuple | ast.Set):
+            return any(self._may_hold_str(e) for e in node.elts)
+        if isinstance(node, ast.Call) and dotted_name(node.func) == "range":
+            return False
+        if isinstance(node, ast.Name):
+            live = self._live(node.id)
+            return live is None or _order_varies(live)
+        return True
+
+    def _live(self, name: str) -> Any:
+        return None if self._namespace is None else self._namespace.get(name)
+
+    def _set_order(self, node: ast.AST, how: str) -> None:
+        if self._hash_randomised and self._is_set(node):
+            self.add(
+                codes.SET_ORDER,
+                Severity.WARNING,
+                f"{how} follows a set's order, which for str differs in every run "
+                "(hash randomisation is on),",
+                "iterate sorted(...) instead",
+            )
+
+    def visit_For(self, node: ast.For) -> None:
+        self._set_order(node.iter, f"for {_short(node.target)} in {_short(node.iter)}")
+        self._clock_test(node.iter, "decides how often a loop runs")
+        self.visit(node.target)
+        self._visit_all(node.body + node.orelse)
+
+    visit_AsyncFor = visit_For  # type: ignore[assignment]
+
+    def _comprehension(self, node: ast.ListComp | ast.DictComp | ast.GeneratorExp) -> None:
+        if id(node) not in self._order_free:
+            for generator in node.generators:
+                self._set_order(generator.iter, f"a comprehension over {_short(generator.iter)}")
+        self.generic_visit(node)
+
+    visit_ListComp = visit_DictComp = visit_GeneratorExp = _comprehension
+
+    def visit_Starred(self, node: ast.Starred) -> None:
+        self._set_order(node.value, f"*{_short(node.value)}")
+        self.generic_visit(node)
+
+    # -- NBR405: the clock deciding what runs or which data is used ----------------------
+
+    def _clock_valued(self, node: ast.AST) -> bool:
+        """Whether ``node`` is a clock value (``time.time() - start``, ``now().second``), not
+        merely an expression that reads the clock somewhere (a dict of timings)."""
+        if isinstance(node, ast.Name):
+            return node.id in self._clock_names
+        if isinstance(node, ast.Call):
+            name = dotted_name(node.func)
+            if name in _CLOCK:
+                return True
+            if name in ("int", "float", "round", "abs"):
+                return bool(node.args) and self._clock_valued(node.args[0])
+            return isinstance(node.func, ast.Attribute) and self._clock_valued(node.func.value)
+        if isinstance(node, ast.BinOp):
+            return self._clock_valued(node.left) or self._clock_valued(node.right)
+        if isinstance(node, ast.UnaryOp):
+            return self._clock_valued(node.operand)
+        if isinstance(node, ast.Attribute | ast.Subscript):
+            return self._clock_valued(node.value)
+        return False
+
+    def _clock_test(self, node: ast.AST, what: str, body: list[ast.stmt] | None = None) -> None:
+        reads = self._clock_reads
+        self._clock_source = ""
+        self.visit(node)
+        if self._clock_reads > reads and not (body is not None and _only_reports(body)):
+            self.add(
+                codes.CLOCK_DECIDES,
+                Severity.WARNING,
+                f"the clock ({self._clock_source}) {what}",
+                "decide by data, a counter or a step count; use the clock only to time things",
+            )
+
+    def visit_If(self, node: ast.If) -> None:
+        self._clock_test(node.test, "decides which branch runs", node.body + node.orelse)
+        self._visit_all(node.body + node.orelse)
+
+    def visit_While(self, node: ast.While) -> None:
+        self._clock_test(node.test, "decides how long a loop runs")
+        self._visit_all(node.body + node.orelse)
+
+    def visit_IfExp(self, node: ast.IfExp) -> None:
+        self._clock_test(node.test, "decides which value is used")
+        self.visit(node.body)
+        self.visit(node.orelse)
+
+    def visit_comprehension(self, node: ast.comprehension) -> None:
+        self.visit(node.target)
+        self.visit(node.iter)
+        for condition in node.ifs:
+            self._clock_test(condition, "decides which items are kept")
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        self.visit(node.value)
+        self._clock_test(node.slice, "picks which data is used (an index)")
+
+    def visit_Compare(self, node: ast.Compare) -> None:
+        reads = self._clock_reads
+        self.generic_visit(node)
+        if all(isinstance(op, ast.Is | ast.IsNot) for op in node.ops):
+            self._clock_reads = reads  # `start is None` asks whether, not when
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, ast.Load) and node.id in self._clock_names:
+            self._clock_reads += 1
+            self._clock_source = self._clock_source or f"{node.id}, from the clock"
+
+    def _visit_all(self, nodes: list[ast.stmt]) -> None:
+        for each in nodes:
+            self.visit(each)
 
     def visit_Call(self, node: ast.Call) -> None:
         name = dotted_name(node.func)
@@ -137,6 +359,20 @@ class _CellVisitor(ast.NodeVisitor):
         )
         if name == "sorted" and node.args:
             self._sorted_calls.add(id(node.args[0]))
+        if last in _ORDER_FREE and node.args:
+            self._order_free.add(id(node.args[0]))
+        if last in _ORDERED_CONSUMERS and node.args and (name or last == "join"):
+            for argument in node.args if last == "zip" else node.args[:1]:
+                self._set_order(argument, _short(node))
+        if last == "pop" and not node.args and isinstance(node.func, ast.Attribute):
+            self._set_order(node.func.value, f"{_short(node.func)}()")
+        if name in _CLOCK:
+            self._clock_reads += 1
+            self._clock_source = self._clock_source or f"{name}()"
+        if last == "sort" and isinstance(node.func, ast.Attribute):
+            target = dotted_name(node.func.value)
+            if target:
+                self._sorted_names.add(target)
         if last == "sort" and isinstance(node.func, ast.Attribute):
             target = dotted_name(node.func.value)
             if target:
@@ -238,8 +474,36 @@ class _CellVisitor(ast.NodeVisitor):
         return self.report
 
 
-def check_source(source: str, cell: str) -> CellReport:
-    """The static findings of one cell's code (IPython syntax allowed)."""
+def _only_reports(body: list[ast.stmt]) -> bool:
+    """Whether ``body`` only prints or logs (and restarts a timer): a progress line."""
+    for statement in body:
+        if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
+            name = dotted_name(statement.value.func) or getattr(statement.value.func, "attr", "")
+            if _last(name) in _REPORTING:
+                continue
+        if isinstance(statement, ast.Assign) and any(
+            dotted_name(n.func) in _CLOCK
+            for n in ast.walk(statement.value)
+            if isinstance(n, ast.Call)
+        ):
+            continue
+        return False
+    return True
+
+
+def check_source(
+    source: str,
+    cell: str,
+    *,
+    hash_randomised: bool = True,
+    namespace: Mapping[str, Any] | None = None,
+) -> CellReport:
+    """The static findings of one cell's code (IPython syntax allowed).
+
+    ``hash_randomised``: whether a set's order of ``str`` changes between runs (NBR404).
+    ``namespace``: the user's variables after the cell ran, where known; a set of numbers
+    found there is not reported.
+    """
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -249,28 +513,65 @@ def check_source(source: str, cell: str) -> CellReport:
             tree = ast.parse(TransformerManager().transform_cell(source))  # type: ignore[no-untyped-call]
         except Exception:  # not Python after all (a %%bash cell, say): nothing to check
             return CellReport()
-    visitor = _CellVisitor(cell)
+    visitor = _CellVisitor(cell, hash_randomised, namespace)
     visitor.visit(tree)
     return visitor.finish()
 
 
-def audit_cell(session: Session, source: str, cell: str | None, key: str | None = None) -> None:
-    """Check the cell that just ran; keep its findings under ``key`` (its id, else its label)."""
+def audit_cell(
+    session: Session,
+    source: str,
+    cell: str | None,
+    key: str | None = None,
+    namespace: Mapping[str, Any] | None = None,
+) -> list[Finding]:
+    """Check the cell that just ran; keep its findings under ``key`` (its id, else its label).
+
+    Returns the cell's findings.
+    """
     label = cell or "this cell"
-    report = check_source(source, label)
+    report = check_source(source, label, hash_randomised=hash_randomised(), namespace=namespace)
     session.cell_findings[key or label] = report.findings
     if report.draws and not session.seeded:
         session.draws_before_seed.append(label)
+    return report.findings
 
 
 def runtime_findings(session: Session, namespace: Mapping[str, Any] | None = None) -> list[Finding]:
-    """Findings about the live process: each imported framework's adapter audits itself."""
+    """Findings about the live process: switches of imported frameworks, the namespace."""
     found: list[Finding] = []
-    # Each imported framework's adapter checks its own switches (torch's deterministic
-    # algorithms and cuDNN autotuning, TensorFlow's op determinism, ...).
-    for backend in session.backends or load_backends():
-        if backend.loaded():
-            found += backend.audit()
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "are_deterministic_algorithms_enabled"):
+        if not torch.are_deterministic_algorithms_enabled():
+            found.append(
+                Finding(
+                    codes.TORCH_DETERMINISM_OFF,
+                    Severity.WARNING,
+                    "torch is in use and its deterministic algorithms are off",
+                    "%repro_seed <seed> --deterministic",
+                )
+            )
+        if torch.backends.cudnn.benchmark:
+            found.append(
+                Finding(
+                    codes.CUDNN_BENCHMARK_ON,
+                    Severity.ERROR,
+                    "torch.backends.cudnn.benchmark is on: cuDNN picks different algorithms "
+                    "in every run",
+                    "torch.backends.cudnn.benchmark = False (%repro_seed --deterministic sets it)",
+                )
+            )
+    if sys.modules.get("tensorflow") is not None:
+        config = importlib.import_module("tensorflow.python.framework.config")
+        if not config.is_op_determinism_enabled():
+            found.append(
+                Finding(
+                    codes.TF_DETERMINISM_OFF,
+                    Severity.WARNING,
+                    "TensorFlow is in use and op determinism is off",
+                    "%repro_seed <seed> --deterministic",
+                )
+            )
     if namespace is not None:
         found += _early_default_rng(session, namespace)
     return found

@@ -1,13 +1,48 @@
-"""IPython cell events: name the running cell, reseed before it in per-cell mode, audit after."""
+"""IPython cell events: name the running cell, reseed before it in per-cell mode, audit after,
+and say each new finding once, on one line, under the cell that caused it.
+
+Where the lines go: a ``post_run_cell`` callback runs while the kernel still handles the cell's
+execute request, so what it writes to ``sys.stderr`` becomes a stream output of that very cell
+(checked with ipykernel 7 and 6.17, Colab's). stderr rather than a display: ``nbrepro verify``
+leaves stderr out of its comparisons, and a finding may name values that vary.
+
+Which findings are "new": each finding has a display key, its code and message with the cell
+labels (``In [3]``) taken out, scoped to the cell for the static findings of a cell (its id, or
+its source where the front end sends no id) and to the session for the rest. A key is shown
+once; it is forgotten when the finding goes away (the cell was fixed and rerun, the setting
+changed), so the finding is shown again if it comes back. Rerunning a cell with the same
+finding shows nothing new. Severity ``info`` is never shown; ``quiet`` shows nothing.
+"""
 
 from __future__ import annotations
 
+import re
+import sys
+import warnings
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from nbrepro._audit import audit_cell
+import IPython
+
+from nbrepro._audit import audit, audit_cell
+from nbrepro._findings import Finding, Severity
 from nbrepro._session import Session
 
 _HOOKS: dict[int, Any] = {}
+
+# IPython 9.8 raises execution_count before pre_run_cell, earlier releases after the cell ran
+# (ipython/ipython@aaa5a45, "execution count more atomic").
+_COUNT_RAISED_FIRST = tuple(IPython.version_info[:2]) >= (9, 8)
+
+_CELL_LABELS = re.compile(r"In \[\d+\](?:, In \[\d+\])*(?: and \d+ more cells)?|this cell")
+_SHOWN_SEVERITIES = (Severity.ERROR, Severity.WARNING)
+
+Key = tuple[str, str, str]  # (scope: "" for the session or the cell's, code, message)
+
+
+def display_key(finding: Finding, scope: str = "") -> Key:
+    """What makes a finding the same one again, wherever it is reported from."""
+    return (scope, finding.code, _CELL_LABELS.sub("<cell>", finding.message))
 
 
 class CellHooks:
@@ -16,6 +51,10 @@ class CellHooks:
     def __init__(self, shell: Any, session: Session) -> None:
         self.shell = shell
         self.session = session
+        self.shown: set[Key] = set()
+        self._config_before: object = None
+        self._ran_pre = False  # False in the cell that loaded nbrepro: it ran no pre_run_cell
+        self._failures: set[tuple[str, str]] = set()
 
     def pre_run_cell(self, info: Any) -> None:
         """Before each cell: remember which cell runs; reseed it in per-cell mode.
@@ -23,20 +62,87 @@ class CellHooks:
         ``info.cell_id`` arrives from JupyterLab, Notebook 7 and VS Code (IPython >= 7.33
         with ipykernel >= 6.11); where it is missing, the cell's source stands in.
         """
-        self.session.current_cell = f"In [{self.shell.execution_count}]"
-        config = self.session.config
-        if config is not None and config.per_cell:
-            self.session.reseed_cell(
-                getattr(info, "cell_id", None), getattr(info, "raw_cell", "") or ""
-            )
+        self._guard("before the cell", self._before, info)
 
     def post_run_cell(self, result: Any) -> None:
-        """After each cell: check it for leftover nondeterminism, then update listeners."""
+        """After each cell: check it, update listeners, then say what is new under it."""
+        self._guard("after the cell", self._after, result)
+
+    def _before(self, info: Any) -> None:
+        session = self.session
+        if getattr(info, "store_history", True):
+            count = self.shell.execution_count - int(_COUNT_RAISED_FIRST)
+            session.current_cell = f"In [{count}]"
+        else:  # a tool's code, run without a number (a variable explorer's query)
+            session.current_cell = None
+        self._config_before = session.config
+        self._ran_pre = True
+        config = session.config
+        if config is not None and config.per_cell:
+            session.reseed_cell(getattr(info, "cell_id", None), getattr(info, "raw_cell", "") or "")
+
+    def _after(self, result: Any) -> None:
+        session = self.session
         info = getattr(result, "info", None)
         source = getattr(info, "raw_cell", "") or ""
+        if not source.strip():  # IPython ran nothing (and numbered nothing)
+            session.notify()
+            return
         cell_id = getattr(info, "cell_id", None)
-        audit_cell(self.session, source, self.session.current_cell, key=cell_id)
-        self.session.notify()
+        count = getattr(result, "execution_count", None)
+        if count is not None and getattr(info, "store_history", False):
+            session.current_cell = f"In [{count}]"  # the number the front end shows
+        namespace = self.shell.user_ns
+        found = audit_cell(session, source, session.current_cell, key=cell_id, namespace=namespace)
+        session.notify()  # listeners may add findings (forked workers' draws)
+        scope = cell_id or f"source:{hash(source)}"
+        seeded_now = not self._ran_pre or session.config is not self._config_before
+        self._ran_pre = False
+        static = {f for findings in session.cell_findings.values() for f in findings}
+        rest = [f for f in audit(session, namespace) if f not in static]
+        new = self.new_findings(found, scope, rest, show=not seeded_now)
+        config = session.config
+        if new and not (config is not None and config.quiet):
+            sys.stderr.write("".join(f"nbrepro {f.line()}\n" for f in new))
+
+    def new_findings(
+        self, cell: list[Finding], scope: str, session: Iterable[Finding], show: bool = True
+    ) -> list[Finding]:
+        """The warnings and errors among ``cell`` (this cell's static findings, under
+        ``scope``) and ``session`` (the rest, but other cells' static ones) not shown
+        before; remembers them.
+
+        ``show=False`` counts the session's findings as shown without returning them: a cell
+        that loads nbrepro or seeds it prints them in its own summary.
+        """
+        in_cell = set(cell)
+        current = [(display_key(f, scope), f) for f in cell]
+        current += [(display_key(f), f) for f in session]
+        present = {key for key, _ in current}
+        self.shown = {k for k in self.shown if k[0] not in ("", scope) or k in present}
+        new = []
+        for key, finding in current:
+            if key in self.shown:
+                continue
+            self.shown.add(key)
+            if finding.severity in _SHOWN_SEVERITIES and (show or finding in in_cell):
+                new.append(finding)
+        return new
+
+    def _guard(self, stage: str, call: Callable[[Any], None], argument: Any) -> None:
+        # IPython prints a traceback under the cell for a callback that raises, and would under
+        # every cell after it: warn once per distinct failure instead, and carry on.
+        try:
+            call(argument)
+        except Exception as error:
+            failure = (stage, f"{type(error).__name__}: {error}")
+            if failure not in self._failures:
+                self._failures.add(failure)
+                warnings.warn(
+                    f"nbrepro: its check {stage} failed ({failure[1]}); the cell itself ran. "
+                    "Please report this to nbrepro",
+                    stacklevel=2,
+                )
 
 
 def register(shell: Any, session: Session) -> None:

@@ -35,6 +35,10 @@ class Finding:
     def __str__(self) -> str:
         return f"{self.code} [{self.severity.value}] {self.message}\n    fix: {self.fix}"
 
+    def line(self) -> str:
+        """The finding on one line, as it is shown under the cell that caused it."""
+        return f"{self.code} [{self.severity.value}] {self.message} — fix: {self.fix}"
+
 
 # Codes in use, grouped by hundreds; README.md's findings table documents each one.
 # 0xx: the experiment seed
@@ -58,6 +62,8 @@ DEFAULT_RNG_IMPORTED_EARLY = "NBR303"
 CLOCK_SEED = "NBR401"
 ENTROPY_VALUE = "NBR402"
 UNSORTED_LISTING = "NBR403"
+SET_ORDER = "NBR404"
+CLOCK_DECIDES = "NBR405"
 # 5xx: data-loading workers
 DATALOADER_WORKERS_UNSEEDED = "NBR501"
 TF_DATA_NONDETERMINISTIC = "NBR502"

@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import ast
 import functools
-import importlib
 import itertools
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from nbrepro import _findings as codes
 from nbrepro import _process_settings
+from nbrepro._backends import load_backends
 from nbrepro._findings import Finding, Severity
 from nbrepro._session import Session
 
@@ -34,7 +33,7 @@ _SEED_CALLS = frozenset(
     {
         "seed", "manual_seed", "manual_seed_all", "set_seed", "set_random_seed",
         "default_rng", "RandomState", "Random", "PCG64", "PCG64DXSM", "MT19937", "Philox",
-        "SFC64", "SeedSequence", "from_seed", "PRNGKey", "key",
+        "SFC64", "SeedSequence", "from_seed", "PRNGKey", "key", "fold_in", "wrap_key_data",
     }
 )  # fmt: skip
 _SEED_KEYWORDS = frozenset({"seed", "random_state", "random_seed", "rng", "generator_seed"})
@@ -538,40 +537,13 @@ def audit_cell(
 
 
 def runtime_findings(session: Session, namespace: Mapping[str, Any] | None = None) -> list[Finding]:
-    """Findings about the live process: switches of imported frameworks, the namespace."""
+    """Findings about the live process: each imported framework's adapter audits itself."""
     found: list[Finding] = []
-    torch = sys.modules.get("torch")
-    if torch is not None and hasattr(torch, "are_deterministic_algorithms_enabled"):
-        if not torch.are_deterministic_algorithms_enabled():
-            found.append(
-                Finding(
-                    codes.TORCH_DETERMINISM_OFF,
-                    Severity.WARNING,
-                    "torch is in use and its deterministic algorithms are off",
-                    "%repro_seed <seed> --deterministic",
-                )
-            )
-        if torch.backends.cudnn.benchmark:
-            found.append(
-                Finding(
-                    codes.CUDNN_BENCHMARK_ON,
-                    Severity.ERROR,
-                    "torch.backends.cudnn.benchmark is on: cuDNN picks different algorithms "
-                    "in every run",
-                    "torch.backends.cudnn.benchmark = False (%repro_seed --deterministic sets it)",
-                )
-            )
-    if sys.modules.get("tensorflow") is not None:
-        config = importlib.import_module("tensorflow.python.framework.config")
-        if not config.is_op_determinism_enabled():
-            found.append(
-                Finding(
-                    codes.TF_DETERMINISM_OFF,
-                    Severity.WARNING,
-                    "TensorFlow is in use and op determinism is off",
-                    "%repro_seed <seed> --deterministic",
-                )
-            )
+    # Each imported framework's adapter checks its own switches (torch's deterministic
+    # algorithms and cuDNN autotuning, TensorFlow's op determinism, ...).
+    for backend in session.backends or load_backends():
+        if backend.loaded():
+            found += backend.audit()
     if namespace is not None:
         found += _early_default_rng(session, namespace)
     return found

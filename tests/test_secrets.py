@@ -188,6 +188,12 @@ def test_exported_notebook_and_its_rerecording_hold_no_secret(
         new_code_cell("%load_ext nbrepro"),
         new_code_cell("%repro_seed 5"),
         new_code_cell(f"%repro_data data {secret_path}"),
+        # A changed file with a secret in its name: finding NBR601 names it, redacted.
+        new_code_cell(
+            "import glob\nfor name in glob.glob('data/ghp_*'):\n"
+            "    open(name, 'w').write('changed')"
+        ),
+        new_code_cell("%repro_data data"),
         new_code_cell("%repro_export"),
     ]
     source = tmp_path / "analysis.ipynb"
@@ -210,6 +216,8 @@ def test_exported_notebook_and_its_rerecording_hold_no_secret(
     assert all(len(d) == 64 for d in record["data"]["data"]["listing"].values())
     assert record["environment"]["packages"]["nbrepro"] == nbrepro.__version__
     assert record["env_vars"]["JAX_PLATFORMS"] == redact(SHAPES["huggingface"][0])
+    (finding,) = [f for f in record["findings"] if f["code"] == "NBR601"]
+    assert "1 changed (<redacted:" in finding["message"]
 
     check = tmp_path / "check.ipynb"
     nbformat.write(

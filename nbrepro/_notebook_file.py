@@ -81,7 +81,8 @@ def read_notebook(path: Path) -> NotebookNode:
     except RecursionError:
         raise NotebookFileError(path, "not a notebook: JSON nested too deeply to read") from None
     except ValueError as error:  # an integer too long to convert, and the like
-        raise NotebookFileError(path, f"not a notebook: unreadable JSON ({error})") from None
+        problem = str(error).split(";", 1)[0]  # not Python's advice on its own limits
+        raise NotebookFileError(path, f"not a notebook: unreadable JSON ({problem})") from None
     try:
         # reads() only logs a validation error; validate() raises it.
         notebook: NotebookNode = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]

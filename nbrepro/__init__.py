@@ -32,11 +32,11 @@ from nbrepro._api import (
     seed,
     status,
 )
-from nbrepro.adapters import Backend
 from nbrepro._findings import Finding, Severity
 from nbrepro._session import RNGState
 from nbrepro._status import FrameworkStatus, Status
 from nbrepro._workers import dataloader_generator, worker_init_fn
+from nbrepro.adapters import Backend
 from nbrepro.errors import (
     CannotRestartError,
     CellError,

@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 import nbrepro
-from nbrepro import _execute, _process_settings
+from nbrepro import _execute
 from nbrepro._cli import main
 from nbrepro._execute import CellRef
 from nbrepro._normalize import normalize_outputs

@@ -115,20 +115,15 @@ class _Cache:
             and data.get("version") == _CACHE_VERSION
             and isinstance(data.get("entries"), dict)
         ):
-            self.entries = data["entries"]
+            self.entries = {k: v for k, v in data["entries"].items() if _valid_entry(v)}
+            self.dirty = len(self.entries) != len(data["entries"])  # drop the bad ones
         else:
             self.dirty = True  # rewrite it in the right shape
 
     def get(self, path: str, stat: os.stat_result) -> str | None:
         entry = self.entries.get(path)
-        if (
-            isinstance(entry, list)
-            and len(entry) == 4
-            and entry[:3] == [stat.st_size, stat.st_mtime_ns, stat.st_ino]
-            and isinstance(entry[3], str)
-            and len(entry[3]) == 64
-        ):
-            return entry[3]
+        if entry is not None and entry[:3] == [stat.st_size, stat.st_mtime_ns, stat.st_ino]:
+            return str(entry[3])
         return None
 
     def put(self, path: str, stat: os.stat_result, digest: str) -> None:
@@ -146,6 +141,17 @@ class _Cache:
             os.replace(temporary, self.path)
         except OSError:
             pass  # a read-only home only costs the next check its speed
+
+
+def _valid_entry(entry: object) -> bool:
+    """A cache entry of the shape ``[size, mtime_ns, inode, sha256 hex digest]``."""
+    return (
+        isinstance(entry, list)
+        and len(entry) == 4
+        and all(isinstance(n, int) and not isinstance(n, bool) for n in entry[:3])
+        and isinstance(entry[3], str)
+        and len(entry[3]) == 64
+    )
 
 
 def _hash_file(path: str, stop: threading.Event) -> str:

@@ -121,6 +121,7 @@ def test_a_bad_cache_is_ignored_and_rewritten(tmp_path: Path, cache: Path, conte
     rewritten = json.loads((cache / "fingerprints.json").read_text())
     assert rewritten["version"] == 1
     assert rewritten["entries"][str(target)][3] == digest
+    assert all(len(entry) == 4 for entry in rewritten["entries"].values())
 
 
 def test_a_cache_that_is_a_fifo_is_left_alone(tmp_path: Path, cache: Path) -> None:

@@ -26,6 +26,7 @@ from typing import cast
 
 from nbrepro._record_schema import DirFingerprint, FileFingerprint, Fingerprint
 from nbrepro._redact import redact, redact_fingerprint
+from nbrepro._special_files import NotRegularError, file_kind, open_regular
 from nbrepro.errors import InvalidOptionError
 
 CHUNK = 1 << 20
@@ -42,45 +43,6 @@ def cache_dir() -> Path:
             os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "nbrepro"
         )
     )
-
-
-def _kind(mode: int) -> str:
-    for test, name in (
-        (stat_module.S_ISFIFO, "a FIFO (named pipe)"),
-        (stat_module.S_ISCHR, "a character device"),
-        (stat_module.S_ISBLK, "a block device"),
-        (stat_module.S_ISSOCK, "a socket"),
-        (stat_module.S_ISDIR, "a folder"),
-    ):
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
-def _open_regular(path: str) -> int:
-    """A descriptor of ``path`` opened for reading, only if it is a regular file.
-
-    ``O_NONBLOCK`` makes opening a FIFO return at once (a plain open waits for a writer
-    forever, deaf to Ctrl-C); ``fstat`` then checks what was really opened, so a file swapped
-    for a FIFO after ``stat`` is refused too. Raises ``OSError`` or :class:`_NotRegular`.
-    """
-    descriptor = os.open(
-        path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    )
-    try:
-        mode = os.fstat(descriptor).st_mode
-        if not stat_module.S_ISREG(mode):
-            raise _NotRegular(_kind(mode))
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(descriptor, True)
-    except BaseException:
-        os.close(descriptor)
-        raise
-    return descriptor
-
-
-class _NotRegular(Exception):
-    """A path that turned out not to be a regular file when opened."""
 
 
 class _Stopped(Exception):
@@ -100,10 +62,10 @@ class _Cache:
         self.lock = threading.Lock()
         self.dirty = False
         try:
-            descriptor = _open_regular(str(self.path))
+            descriptor = open_regular(str(self.path))
         except FileNotFoundError:
             return
-        except (OSError, _NotRegular):
+        except (OSError, NotRegularError):
             return  # not ours to replace (a FIFO, a folder, no permission)
         try:
             with os.fdopen(descriptor, "rb") as file:
@@ -158,7 +120,7 @@ def _hash_file(path: str, stop: threading.Event) -> str:
     digest = hashlib.sha256()
     buffer = bytearray(CHUNK)
     view = memoryview(buffer)
-    with os.fdopen(_open_regular(path), "rb", buffering=0) as handle:
+    with os.fdopen(open_regular(path), "rb", buffering=0) as handle:
         while count := handle.readinto(buffer):
             if stop.is_set():
                 raise _Stopped
@@ -188,7 +150,7 @@ def _walk(folder: Path) -> tuple[list[tuple[str, str, os.stat_result]], list[str
 
 
 def _unreadable(path: str, error: BaseException) -> InvalidOptionError:
-    if isinstance(error, _NotRegular):
+    if isinstance(error, NotRegularError):
         reason = f"it is {error}"
     else:
         reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
@@ -230,7 +192,7 @@ def fingerprint(
         elif stat_module.S_ISREG(stat.st_mode):
             jobs.append((key, "", key, stat))
         else:
-            raise _unreadable(key, _NotRegular(_kind(stat.st_mode)))
+            raise _unreadable(key, NotRegularError(file_kind(stat.st_mode)))
     cache = _Cache()
     digests = _digests(jobs, cache, workers)
     cache.save()
@@ -285,7 +247,7 @@ def _digests(
             value = _hash_file(full_paths[index], stop)
         except _Stopped:
             raise
-        except (OSError, _NotRegular) as error:
+        except (OSError, NotRegularError) as error:
             stop.set()
             raise _unreadable(jobs[index][2], error) from None
         cache.put(full_paths[index], jobs[index][3], value)

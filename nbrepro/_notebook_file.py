@@ -30,6 +30,7 @@ from types import FrameType
 import nbformat
 from nbformat import NotebookNode
 
+from nbrepro._special_files import NotRegularError, file_kind, open_regular
 from nbrepro.errors import NotebookFileError
 
 #: A temporary file of nbrepro's older than this (seconds) belongs to no running write.
@@ -37,35 +38,19 @@ STALE_AFTER = 60.0
 _TEMPORARY = re.compile(r"\..+\.[0-9a-f]{8}\.nbrepro-tmp")
 
 
-def _kind(mode: int) -> str:
-    for test, name in (
-        (stat.S_ISFIFO, "a FIFO (named pipe)"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISDIR, "a directory"),
-    ):
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
 def read_notebook(path: Path) -> NotebookNode:
     """The notebook at ``path``, validated; :class:`NotebookFileError` says what is wrong."""
     try:
-        # O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer.
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        descriptor = open_regular(path)
     except FileNotFoundError:
         raise NotebookFileError(path, "no such file") from None
+    except NotRegularError as error:
+        if str(error) == "a folder":
+            raise NotebookFileError(path, "is a directory, not a notebook") from None
+        raise NotebookFileError(path, f"is {error}, not a notebook file") from None
     except OSError as error:
         raise NotebookFileError(path, f"cannot read it: {error.strerror}") from None
     with os.fdopen(descriptor, "rb") as file:
-        mode = os.fstat(descriptor).st_mode
-        if stat.S_ISDIR(mode):
-            raise NotebookFileError(path, "is a directory, not a notebook")
-        if not stat.S_ISREG(mode):
-            raise NotebookFileError(path, f"is {_kind(mode)}, not a notebook file")
-        os.set_blocking(descriptor, True)
         try:
             data = file.read()
         except OSError as error:
@@ -114,7 +99,7 @@ def _target(path: Path) -> Path:
         raise NotebookFileError(path, "is a directory; give a notebook file name")
     if not stat.S_ISREG(mode):
         raise NotebookFileError(
-            path, f"is {_kind(mode)}, not a regular file; refusing to replace it"
+            path, f"is {file_kind(mode)}, not a regular file; refusing to replace it"
         )
     try:
         # Opened for writing without truncating: answers for permissions, the immutable and

@@ -29,8 +29,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Mapping
 from functools import cache
-from types import ModuleType
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from nbrepro._config import Config, Determinism, SeedSource
 from nbrepro._findings import Finding, Severity, restart_fix
@@ -54,6 +53,7 @@ __all__ = [
 ENTRY_POINT_GROUP = "nbrepro.backends"
 
 
+@runtime_checkable
 class SeedContext(Protocol):
     """What an adapter may use of the session that drives it.
 
@@ -113,8 +113,11 @@ class Backend:
         # None in sys.modules marks a module whose import is blocked, not a loaded one.
         return sys.modules.get(self.module) is not None
 
-    def framework(self) -> ModuleType:
-        """The imported framework module (only call when :meth:`loaded`)."""
+    def framework(self) -> Any:
+        """The imported framework module (only call when :meth:`loaded`).
+
+        Typed ``Any``: what an adapter reads and sets on it is the framework's own business.
+        """
         return sys.modules[self.module]
 
     def version(self) -> str:

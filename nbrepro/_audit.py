@@ -194,8 +194,13 @@ class _CellVisitor(ast.NodeVisitor):
             self._clock_names.add(node.target.id)
 
     def _bind(self, targets: list[ast.expr], value: ast.expr) -> None:
-        names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
-        is_set = len(targets) == 1 and isinstance(targets[0], ast.Name) and self._is_set(value)
+        """Follow which names hold a set or a clock value, for the rest of the cell."""
+        if len(targets) == 1 and isinstance(targets[0], ast.Name):  # the usual `x = ...`
+            names = [targets[0].id]
+            is_set = self._is_set(value)
+        else:  # unpacking, attributes, subscripts: no longer a set or a clock value
+            names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+            is_set = False
         from_clock = self._clock_valued(value)
         for name in names:
             (self._clock_names.add if from_clock else self._clock_names.discard)(name)
@@ -247,18 +252,20 @@ class _CellVisitor(ast.NodeVisitor):
     def _live(self, name: str) -> Any:
         return None if self._namespace is None else self._namespace.get(name)
 
-    def _set_order(self, node: ast.AST, how: str) -> None:
+    def _set_order(self, node: ast.AST, use: str, *parts: ast.AST) -> None:
+        """NBR404 if ``node`` is a set that may hold str; ``use`` with ``parts`` filled in
+        says what takes its order (unparsed only then: it costs more than the check)."""
         if self._hash_randomised and self._is_set(node):
             self.add(
                 codes.SET_ORDER,
                 Severity.WARNING,
-                f"{how} follows a set's order, which for str differs in every run "
-                "(hash randomisation is on),",
+                f"{use.format(*map(_short, parts))} follows a set's order, which for str "
+                "differs in every run (hash randomisation is on),",
                 "iterate sorted(...) instead",
             )
 
     def visit_For(self, node: ast.For) -> None:
-        self._set_order(node.iter, f"for {_short(node.target)} in {_short(node.iter)}")
+        self._set_order(node.iter, "for {} in {}", node.target, node.iter)
         self._clock_test(node.iter, "decides how often a loop runs")
         self.visit(node.target)
         self._visit_all(node.body + node.orelse)
@@ -268,13 +275,13 @@ class _CellVisitor(ast.NodeVisitor):
     def _comprehension(self, node: ast.ListComp | ast.DictComp | ast.GeneratorExp) -> None:
         if id(node) not in self._order_free:
             for generator in node.generators:
-                self._set_order(generator.iter, f"a comprehension over {_short(generator.iter)}")
+                self._set_order(generator.iter, "a comprehension over {}", generator.iter)
         self.generic_visit(node)
 
     visit_ListComp = visit_DictComp = visit_GeneratorExp = _comprehension
 
     def visit_Starred(self, node: ast.Starred) -> None:
-        self._set_order(node.value, f"*{_short(node.value)}")
+        self._set_order(node.value, "*{}", node.value)
         self.generic_visit(node)
 
     # -- NBR405: the clock deciding what runs or which data is used ----------------------
@@ -362,16 +369,12 @@ class _CellVisitor(ast.NodeVisitor):
             self._order_free.add(id(node.args[0]))
         if last in _ORDERED_CONSUMERS and node.args and (name or last == "join"):
             for argument in node.args if last == "zip" else node.args[:1]:
-                self._set_order(argument, _short(node))
+                self._set_order(argument, "{}", node)
         if last == "pop" and not node.args and isinstance(node.func, ast.Attribute):
-            self._set_order(node.func.value, f"{_short(node.func)}()")
+            self._set_order(node.func.value, "{}", node)
         if name in _CLOCK:
             self._clock_reads += 1
             self._clock_source = self._clock_source or f"{name}()"
-        if last == "sort" and isinstance(node.func, ast.Attribute):
-            target = dotted_name(node.func.value)
-            if target:
-                self._sorted_names.add(target)
         if last == "sort" and isinstance(node.func, ast.Attribute):
             target = dotted_name(node.func.value)
             if target:

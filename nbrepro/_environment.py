@@ -3,8 +3,9 @@
 Python, OS, CPU, GPUs, CUDA/cuDNN, the versions of the packages that matter, and the
 process-start settings. Environment variables enter only through :data:`ENV_ALLOWLIST`, and
 every value is passed through the secret redactor: nothing secret reaches a notebook.
-Nothing here imports a framework: GPU facts come from torch / TensorFlow only when the user
-already imported them, else from ``nvidia-smi`` when it exists.
+Nothing here imports a framework: each imported framework's adapter reports its own facts
+(``frameworks``: version, devices, CUDA build), and GPU facts come from the first of them that
+sees a GPU, else from ``nvidia-smi`` when it exists.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import platform
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from functools import partial
+from typing import Any
 
 from nbrepro._process_settings import start_environment
 from nbrepro._record_schema import ENV_ALLOWLIST, Gpu, Machine
@@ -68,26 +71,29 @@ def _packages() -> dict[str, str]:
     return versions
 
 
-def _gpus() -> Gpu:
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        return {
-            "source": "torch",
-            "devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
-            "cuda": torch.version.cuda,
-            "cudnn": torch.backends.cudnn.version(),
-        }
-    tensorflow = sys.modules.get("tensorflow")
-    if tensorflow is not None:
-        devices = tensorflow.config.list_physical_devices("GPU")
-        if devices:
-            build = tensorflow.sysconfig.get_build_info()
-            return {
-                "source": "tensorflow",
-                "devices": [d.name for d in devices],
-                "cuda": build.get("cuda_version"),
-                "cudnn": build.get("cudnn_version"),
-            }
+def _framework_facts() -> dict[str, dict[str, Any]]:
+    """What the adapter of each imported framework reports about it."""
+    from nbrepro._backends import load_backends
+
+    facts: dict[str, dict[str, Any]] = {}
+    for backend in load_backends():
+        if backend.loaded():
+            try:
+                facts[backend.name] = backend.environment_facts()
+            except Exception as error:  # a broken adapter must not break the record
+                facts[backend.name] = {"error": f"{type(error).__name__}: {error}"}
+    return facts
+
+
+def _gpus(frameworks: Mapping[str, Mapping[str, Any]]) -> Gpu:
+    for name, facts in frameworks.items():
+        seen = facts.get("gpu")
+        if isinstance(seen, Mapping) and seen.get("devices"):
+            gpu = Gpu(source=name, devices=[str(d) for d in seen["devices"]])
+            for key in ("cuda", "cudnn"):
+                if key in seen:
+                    gpu[key] = seen[key]
+            return gpu
     smi = shutil.which("nvidia-smi")
     if smi is None:
         return {"source": None, "devices": []}
@@ -113,6 +119,7 @@ def environment() -> Machine:
     allowlisted variables). Secret-looking values are redacted; package versions keep a
     40-hex git commit id (``1.2.dev0+g<commit>``), which is not a secret.
     """
+    frameworks = _framework_facts()
     return Machine(
         python=redact(platform.python_version()),
         implementation=redact(platform.python_implementation()),
@@ -121,7 +128,8 @@ def environment() -> Machine:
         cpu=redact(_cpu_model()),
         cpu_count=os.cpu_count(),
         hash_randomization=bool(sys.flags.hash_randomization),
-        gpu=redact_tree(_gpus()),
+        gpu=redact_tree(_gpus(frameworks)),
         packages=redact_tree(_packages(), partial(redact, keep_hex=True)),
         env_vars=redact_tree(env_vars()),
+        frameworks=redact_tree(frameworks),
     )

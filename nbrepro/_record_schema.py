@@ -84,9 +84,7 @@ class Gpu(_GpuRequired, total=False):
     error: str
 
 
-class Environment(TypedDict):
-    """What a run depended on besides code and data (the record's ``environment``)."""
-
+class _EnvironmentRequired(TypedDict):
     python: str
     implementation: str
     platform: str
@@ -96,6 +94,14 @@ class Environment(TypedDict):
     hash_randomization: bool
     gpu: Gpu
     packages: dict[str, str]  #: distribution name -> version
+
+
+class Environment(_EnvironmentRequired, total=False):
+    """What a run depended on besides code and data (the record's ``environment``)."""
+
+    #: adapter name -> what its adapter reports while the framework is imported
+    #: (:meth:`nbrepro.adapters.Backend.environment_facts`: version, devices, ...)
+    frameworks: dict[str, dict[str, object]]
 
 
 class Machine(Environment):
@@ -266,7 +272,7 @@ class _Reader:
         packages = self.mapping(
             f"{path}.packages", self.field(path, entry, "packages"), "the package versions"
         )
-        return Environment(
+        environment = Environment(
             python=text("python"),
             implementation=text("implementation"),
             platform=text("platform"),
@@ -280,6 +286,17 @@ class _Reader:
                 for name, version in packages.items()
             },
         )
+        if "frameworks" in entry:
+            frameworks = self.mapping(
+                f"{path}.frameworks", entry["frameworks"], "the frameworks' facts"
+            )
+            environment["frameworks"] = {
+                name: dict(
+                    self.mapping(f"{path}.frameworks[{name!r}]", facts, "a framework's facts")
+                )
+                for name, facts in frameworks.items()
+            }
+        return environment
 
     def env_vars(self, path: str, value: object) -> dict[str, str | None]:
         entry = self.mapping(path, value, "the process-start variables")

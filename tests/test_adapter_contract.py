@@ -95,6 +95,7 @@ def test_third_party_adapter_is_loaded_and_drives_its_framework(
         result["restored"] = [dice.roll() for _ in range(4)] == ahead
         result["audit"] = [f.code for f in nbrepro.audit() if f.code.startswith("DICE")]
         result["after"] = [f.version for f in nbrepro.status().frameworks if f.name == "dice"]
+        result["facts"] = nbrepro.environment()["frameworks"]["dice"]
         nbrepro.reset()
         dice.fast = False
         nbrepro.seed(7, deterministic=True)
@@ -116,6 +117,7 @@ def test_third_party_adapter_is_loaded_and_drives_its_framework(
         "restored": True,
         "audit": ["DICE001"],
         "after": ["1.0"],
+        "facts": {"version": "1.0", "fast": True},  # seeded last without --deterministic
         "fast after reset": False,
     }
 

@@ -6,6 +6,7 @@ The adapter (``nbrepro/_backends/jax.py``) is written against the public contrac
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -146,6 +147,20 @@ def test_environment_facts_carry_the_version_without_starting_jax(
     assert result["before"]["version"] == jax.__version__
     assert result["before"]["devices"] is None and not result["started"]
     assert result["after"]["backend"] == "cpu" and result["after"]["devices"]
+
+
+def test_the_record_carries_jax_facts() -> None:
+    """environment()["frameworks"]["jax"] has the version, and survives the record's reader."""
+    from nbrepro._record import build_record
+    from nbrepro._record_schema import validate_record
+    from nbrepro._session import session
+
+    nbrepro.seed(4)
+    facts = nbrepro.environment()["frameworks"]["jax"]
+    assert facts["version"] == jax.__version__
+    assert facts["jaxlib"] == importlib.metadata.version("jaxlib")
+    record = validate_record(json.loads(json.dumps(build_record(session()))))
+    assert record["environment"]["frameworks"]["jax"]["version"] == jax.__version__
 
 
 @pytest.mark.parametrize(

@@ -169,6 +169,8 @@ class JaxBackend(Backend):
         jax = self.framework()
         facts["backend"] = jax.default_backend()
         facts["devices"] = [str(device.device_kind) for device in jax.devices()]
+        if facts["backend"] == "gpu":
+            facts["gpu"] = {"devices": facts["devices"]}
         return facts
 
     @staticmethod

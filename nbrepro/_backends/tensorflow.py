@@ -116,6 +116,19 @@ class TensorflowBackend(Backend):
             )
         ]
 
+    def environment_facts(self) -> dict[str, Any]:
+        tf = self.framework()
+        build = tf.sysconfig.get_build_info()
+        facts: dict[str, Any] = {"version": self.version(), "cuda_build": build.get("cuda_version")}
+        devices = tf.config.list_physical_devices("GPU")
+        if devices:
+            facts["gpu"] = {
+                "devices": [device.name for device in devices],
+                "cuda": build.get("cuda_version"),
+                "cudnn": build.get("cudnn_version"),
+            }
+        return facts
+
     def get_state(self) -> Any:
         context = _internals("eager.context").context()
         stateful = _internals("ops.stateful_random_ops")

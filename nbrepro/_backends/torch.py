@@ -266,6 +266,20 @@ class TorchBackend(Backend):
             )
         return found
 
+    def environment_facts(self) -> dict[str, Any]:
+        torch = self.framework()
+        facts: dict[str, Any] = {"version": self.version(), "cuda_build": torch.version.cuda}
+        # is_available() asks the driver for a device count; it creates no CUDA context.
+        if torch.cuda.is_available():
+            facts["gpu"] = {
+                "devices": [
+                    torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
+                ],
+                "cuda": torch.version.cuda,
+                "cudnn": torch.backends.cudnn.version(),
+            }
+        return facts
+
     def get_state(self) -> Any:
         torch = self.framework()
         state: dict[str, Any] = {"cpu": torch.get_rng_state().numpy().tobytes()}

@@ -20,7 +20,7 @@ import re
 import sys
 import warnings
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import IPython
 
@@ -29,6 +29,7 @@ from nbrepro._findings import Finding, Severity
 from nbrepro._session import Session
 
 _HOOKS: dict[int, Any] = {}
+_T = TypeVar("_T")
 
 # IPython 9.8 raises execution_count before pre_run_cell, earlier releases after the cell ran
 # (ipython/ipython@aaa5a45, "execution count more atomic").
@@ -66,7 +67,14 @@ class CellHooks:
 
     def post_run_cell(self, result: Any) -> None:
         """After each cell: check it, update listeners, then say what is new under it."""
-        self._guard("after the cell", self._after, result)
+        # A cell that loaded nbrepro (it ran no pre_run_cell) or seeded it printed a summary.
+        summarised = not self._ran_pre or self.session.config is not self._config_before
+        self._ran_pre = False
+        checked = self._guard("after the cell", self._check, result)
+        self.session.notify()  # listeners may add findings (forked workers' draws)
+        if checked is not None:
+            found, scope = checked
+            self._guard("after the cell", self._say, found, scope, summarised)
 
     def _before(self, info: Any) -> None:
         session = self.session
@@ -81,26 +89,27 @@ class CellHooks:
         if config is not None and config.per_cell:
             session.reseed_cell(getattr(info, "cell_id", None), getattr(info, "raw_cell", "") or "")
 
-    def _after(self, result: Any) -> None:
+    def _check(self, result: Any) -> tuple[list[Finding], str] | None:
+        """The static look at the cell: its findings and its scope (None: an empty cell)."""
         session = self.session
         info = getattr(result, "info", None)
         source = getattr(info, "raw_cell", "") or ""
         if not source.strip():  # IPython ran nothing (and numbered nothing)
-            session.notify()
-            return
+            return None
         cell_id = getattr(info, "cell_id", None)
         count = getattr(result, "execution_count", None)
         if count is not None and getattr(info, "store_history", False):
             session.current_cell = f"In [{count}]"  # the number the front end shows
-        namespace = self.shell.user_ns
-        found = audit_cell(session, source, session.current_cell, key=cell_id, namespace=namespace)
-        session.notify()  # listeners may add findings (forked workers' draws)
-        scope = cell_id or f"source:{hash(source)}"
-        seeded_now = not self._ran_pre or session.config is not self._config_before
-        self._ran_pre = False
+        found = audit_cell(
+            session, source, session.current_cell, key=cell_id, namespace=self.shell.user_ns
+        )
+        return found, cell_id or f"source:{hash(source)}"
+
+    def _say(self, found: list[Finding], scope: str, summarised: bool) -> None:
+        session = self.session
         static = {f for findings in session.cell_findings.values() for f in findings}
-        rest = [f for f in audit(session, namespace) if f not in static]
-        new = self.new_findings(found, scope, rest, show=not seeded_now)
+        rest = [f for f in audit(session, self.shell.user_ns) if f not in static]
+        new = self.new_findings(found, scope, rest, show=not summarised)
         config = session.config
         if new and not (config is not None and config.quiet):
             sys.stderr.write("".join(f"nbrepro {f.line()}\n" for f in new))
@@ -129,11 +138,11 @@ class CellHooks:
                 new.append(finding)
         return new
 
-    def _guard(self, stage: str, call: Callable[[Any], None], argument: Any) -> None:
+    def _guard(self, stage: str, call: Callable[..., _T], *arguments: Any) -> _T | None:
         # IPython prints a traceback under the cell for a callback that raises, and would under
         # every cell after it: warn once per distinct failure instead, and carry on.
         try:
-            call(argument)
+            return call(*arguments)
         except Exception as error:
             failure = (stage, f"{type(error).__name__}: {error}")
             if failure not in self._failures:
@@ -143,6 +152,7 @@ class CellHooks:
                     "Please report this to nbrepro",
                     stacklevel=2,
                 )
+            return None
 
 
 def register(shell: Any, session: Session) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import stat as stat_module
 import threading
 from collections.abc import Iterable
@@ -61,12 +62,14 @@ class _Cache:
         self.entries: dict[str, list[object]] = {}
         self.lock = threading.Lock()
         self.dirty = False
+        self.writable = True
         try:
             descriptor = open_regular(str(self.path))
         except FileNotFoundError:
             return
         except (OSError, NotRegularError):
-            return  # not ours to replace (a FIFO, a folder, no permission)
+            self.writable = False  # not ours to replace (a FIFO, a folder, no permission)
+            return
         try:
             with os.fdopen(descriptor, "rb") as file:
                 data = json.loads(file.read(_CACHE_LIMIT + 1))
@@ -94,15 +97,17 @@ class _Cache:
             self.dirty = True
 
     def save(self) -> None:
-        if not self.dirty:
+        if not self.dirty or not self.writable:
             return
+        temporary = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self.path.with_suffix(f".{os.getpid()}.tmp")
             temporary.write_text(json.dumps({"version": _CACHE_VERSION, "entries": self.entries}))
             os.replace(temporary, self.path)
         except OSError:
             pass  # a read-only home only costs the next check its speed
+        finally:
+            temporary.unlink(missing_ok=True)  # also on Ctrl-C
 
 
 def _valid_entry(entry: object) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -125,12 +126,13 @@ def test_a_bad_cache_is_ignored_and_rewritten(tmp_path: Path, cache: Path, conte
 
 
 def test_a_cache_that_is_a_fifo_is_left_alone(tmp_path: Path, cache: Path) -> None:
-    """A FIFO where the cache file should be: ignored, no hang."""
+    """A FIFO where the cache file should be: ignored and kept, no hang."""
     target = tmp_path / "x.bin"
     target.write_bytes(b"payload")
     cache.mkdir()
     fifo(cache / "fingerprints.json")
     assert fingerprint([str(target)])[str(target)]["size"] == 7
+    assert stat.S_ISFIFO(os.lstat(cache / "fingerprints.json").st_mode)  # not replaced
 
 
 def test_ctrl_c_stops_fingerprinting_promptly(tmp_path: Path) -> None:

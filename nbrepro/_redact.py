@@ -23,12 +23,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from nbrepro._special_files import NotRegularError, open_regular
+
 if TYPE_CHECKING:
     from nbrepro._record_schema import Fingerprint
 
 PLACEHOLDER = re.compile(r"<redacted:[0-9a-f]{8}>")
 
 _KEYS: dict[Path, bytes] = {}
+
+
+def _read_key(path: Path) -> bytes | None:
+    try:
+        with os.fdopen(open_regular(path), "rb") as file:  # never blocks on a FIFO
+            key = bytes.fromhex(file.read(128).decode("ascii").strip())
+    except (OSError, ValueError, NotRegularError):
+        return None
+    return key if len(key) == 32 else None
 
 
 def _key() -> bytes:
@@ -39,31 +50,24 @@ def _key() -> bytes:
     if folder in _KEYS:
         return _KEYS[folder]
     path = folder / "redaction-key"
-    try:
-        key = bytes.fromhex(path.read_text().strip())
-    except (OSError, ValueError):
-        key = b""
-    if len(key) != 32:
-        key = secrets.token_bytes(32)
+    key = _read_key(path)
+    if key is None:
+        key = secrets.token_bytes(32)  # without a writable cache: for this process only
+        temporary = folder / f".redaction-key.{secrets.token_hex(4)}.tmp"
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            temporary = folder / f".redaction-key.{os.getpid()}.{secrets.token_hex(4)}"
             descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(descriptor, "w") as file:
                 file.write(key.hex())
-            try:
-                if path.exists():  # a damaged key file: replace it
-                    os.replace(temporary, path)
-                else:  # linked into place: of two processes racing, the first key wins
-                    os.link(temporary, path)
-            except FileExistsError:
-                pass
-            finally:
-                temporary.unlink(missing_ok=True)
-            stored = bytes.fromhex(path.read_text().strip())
-            key = stored if len(stored) == 32 else key
-        except (OSError, ValueError):
-            pass  # no writable cache: a key for this process only (distinct, not stable)
+            if not os.path.lexists(path):
+                os.link(temporary, path)  # of two processes racing, the first key wins
+            elif os.path.isfile(path) and not os.path.islink(path):
+                os.replace(temporary, path)  # a damaged key file
+        except OSError:
+            pass  # FileExistsError: another process won the race; read its key below
+        finally:
+            temporary.unlink(missing_ok=True)
+        key = _read_key(path) or key
     _KEYS[folder] = key
     return key
 

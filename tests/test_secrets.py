@@ -274,3 +274,38 @@ def test_nbrepro_run_output_and_show_hold_no_secret(tmp_path: Path) -> None:
         )
         assert show.returncode == 0, show.stderr
         _assert_no_secret(show.stdout + show.stderr, f"nbrepro show {flags}")
+
+
+def _placeholder_in_new_process(cache: Path) -> str:
+    return subprocess.run(
+        [sys.executable, "-c", "from nbrepro._redact import placeholder; print(placeholder('x'))"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NBREPRO_CACHE_DIR": str(cache)},
+        check=True,
+        timeout=60,
+    ).stdout.strip()
+
+
+def test_placeholders_are_stable_across_processes_and_keyed_per_machine(tmp_path: Path) -> None:
+    """The same cache folder (one machine) gives the same placeholder in every process; a
+    key elsewhere gives another, so a placeholder cannot be recomputed from a guess."""
+    here = _placeholder_in_new_process(tmp_path / "a")
+    assert PLACEHOLDER.fullmatch(here)
+    assert _placeholder_in_new_process(tmp_path / "a") == here
+    assert _placeholder_in_new_process(tmp_path / "b") != here
+    assert (tmp_path / "a" / "redaction-key").stat().st_mode & 0o077 == 0  # owner-only
+
+
+def test_a_damaged_or_special_key_file_never_blocks(tmp_path: Path) -> None:
+    """A damaged key file is replaced; a FIFO in its place is left alone, without a hang."""
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "redaction-key").write_text("not hex")
+    first = _placeholder_in_new_process(damaged)
+    assert _placeholder_in_new_process(damaged) == first
+    special = tmp_path / "special"
+    special.mkdir()
+    os.mkfifo(special / "redaction-key")
+    assert PLACEHOLDER.fullmatch(_placeholder_in_new_process(special))
+    assert not (special / "redaction-key").is_file()

@@ -115,19 +115,21 @@ def _short(node: ast.AST) -> str:
 
 def _order_varies(value: object) -> bool:
     """Whether iterating ``value`` in order could differ between runs with a new hash seed:
-    it holds ``str``/``bytes`` (or tuples of them) among its first elements."""
-    kind = getattr(getattr(value, "dtype", None), "kind", None)
-    if kind is not None:  # an array: only text and object arrays can hold str
-        return bool(kind in "USO")
-    try:
-        sample = list(itertools.islice(iter(value), _SAMPLE))  # type: ignore[call-overload]
-    except TypeError:
-        return True
-    return any(
-        isinstance(e, str | bytes)
-        or (isinstance(e, tuple) and any(isinstance(i, str | bytes) for i in e))
-        for e in sample
-    )
+    it holds ``str``/``bytes`` (or tuples of them) among its first elements.
+
+    Only the builtin containers are looked into, and NumPy-style arrays by their dtype: an
+    iterator, a generator or a data loader would be consumed (or start workers) by a look.
+    Anything else may vary.
+    """
+    if isinstance(value, set | frozenset | list | tuple | dict):
+        return any(
+            isinstance(e, str | bytes)
+            or (isinstance(e, tuple) and any(isinstance(i, str | bytes) for i in e))
+            for e in itertools.islice(value, _SAMPLE)
+        )
+    dtype = getattr(type(value), "dtype", None) and getattr(value, "dtype", None)
+    kind = getattr(dtype, "kind", None)
+    return not isinstance(kind, str) or kind in "USO"  # only text and object arrays hold str
 
 
 @functools.cache

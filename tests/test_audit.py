@@ -106,6 +106,9 @@ def test_set_order_looks_at_what_the_set_holds() -> None:
     assert codes_in_namespace(source, texts) == ["NBR404"]  # list(ids)
     assert codes_in_namespace(source, {"ids": {1}, "words": ["a"]}) == []
     assert codes_in_namespace("pairs = list(set(values))", {"values": [1, 2, 2]}) == []
+    stream = iter(["a", "b"])  # an iterator is not looked into: that would consume it
+    assert codes_in_namespace("pairs = list(set(stream))", {"stream": stream}) == ["NBR404"]
+    assert list(stream) == ["a", "b"]
 
 
 def codes_in_namespace(source: str, namespace: dict[str, Any]) -> list[str]:

@@ -140,6 +140,9 @@ def _walk(folder: Path) -> tuple[list[tuple[str, str, os.stat_result]], list[str
         directories.sort()
         prefix = os.path.relpath(root, folder).replace(os.sep, "/") + "/"
         prefix = "" if prefix == "./" else prefix
+        # os.walk does not follow links to folders (they could loop): say so.
+        linked = [d for d in directories if os.path.islink(os.path.join(root, d))]
+        skipped += [prefix + name for name in linked]
         for name in sorted(files):
             full = os.path.join(root, name)
             try:
@@ -151,7 +154,7 @@ def _walk(folder: Path) -> tuple[list[tuple[str, str, os.stat_result]], list[str
                 found.append((prefix + name, full, stat))
             else:
                 skipped.append(prefix + name)  # a FIFO, socket or device: reading would block
-    return found, skipped
+    return found, sorted(skipped)
 
 
 def _unreadable(path: str, error: BaseException) -> InvalidOptionError:
@@ -173,7 +176,8 @@ def fingerprint(
     "size", "sha256", "listing"}``, where ``listing`` maps relative paths (secret-looking
     names redacted) to their digests (omitted above :data:`MAX_LISTED` files), and
     ``skipped`` lists what in the folder was not read: FIFOs, sockets, devices, dangling
-    links. Ctrl-C (``KeyboardInterrupt``) stops the hashing threads within one chunk.
+    links, links to folders. Ctrl-C (``KeyboardInterrupt``) stops the hashing threads
+    within one chunk.
 
     Raises:
         InvalidOptionError: a path that does not exist, one that is not a regular file or

@@ -40,7 +40,8 @@ def fifo(path: Path) -> Path:
 
 @pytest.fixture
 def data(tmp_path: Path) -> Path:
-    """A folder with two data files, a FIFO, a link to /dev/zero and a dangling link."""
+    """A folder with two data files, a FIFO, a link to /dev/zero, a dangling link and a
+    link to a folder."""
     folder = tmp_path / "data"
     (folder / "sub").mkdir(parents=True)
     (folder / "a.csv").write_text("a,b\n")
@@ -48,6 +49,7 @@ def data(tmp_path: Path) -> Path:
     fifo(folder / "pipe")
     (folder / "sub" / "zero").symlink_to("/dev/zero")
     (folder / "dangling").symlink_to(folder / "nowhere")
+    (folder / "loop").symlink_to(folder)  # a link to a folder is not followed
     return folder
 
 
@@ -56,7 +58,7 @@ def test_special_files_in_a_folder_are_listed_as_skipped_not_read(data: Path) ->
     result = fingerprint([str(data)])[str(data)]
     assert result["kind"] == "dir"
     assert result["files"] == 2 and sorted(result["listing"]) == ["a.csv", "sub/b.csv"]
-    assert result["skipped"] == ["dangling", "pipe", "sub/zero"]
+    assert result["skipped"] == ["dangling", "loop", "pipe", "sub/zero"]
 
 
 def test_skipped_files_are_shown_by_repro_data(shell: Any, data: Path, capsys: Any) -> None:
@@ -64,7 +66,7 @@ def test_skipped_files_are_shown_by_repro_data(shell: Any, data: Path, capsys: A
     shell.run_line_magic("repro_data", str(data))
     printed = capsys.readouterr().out
     assert "2 files" in printed
-    assert "skipped 3 not regular files, not read (dangling, pipe, sub/zero)" in printed
+    assert "skipped 4 not regular files, not read (dangling, loop, pipe, …)" in printed
 
 
 @pytest.mark.parametrize(

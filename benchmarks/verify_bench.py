@@ -9,8 +9,8 @@ notebook it measures, R times and interleaved (so a slow spell hits every row al
   kernels (nbclient's default graceful shutdown waits for the kernel to exit by itself), so
   that the overhead of what nbrepro adds is seen apart from that saving;
 - kernel start: starting a kernel until it answers ``kernel_info`` (jupyter_client alone);
-- verify: ``nbrepro._verify.verify([nb], runs=N, jobs=1)``, wall time, and its overhead per
-  run over plain (target: within 1 s plus one kernel start per run);
+- verify: ``nbrepro.commands.verify.verify([nb], runs=N, jobs=1)``, wall time, and its
+  overhead per run over plain (target: within 1 s plus one kernel start per run);
 - verify with ``jobs=2``, and its speed-up over ``jobs=1``.
 
 Medians are printed in one plain-text table. Timings are reported, never asserted. Everything
@@ -32,7 +32,7 @@ import nbformat
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 
-from nbrepro._verify import verify
+from nbrepro.commands.verify import verify
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_NOTEBOOKS = [

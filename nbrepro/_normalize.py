@@ -23,6 +23,13 @@ _UNIT = r"(?:ns|µs|μs|us|ms|s|sec|secs|seconds?|min)"
 
 #: (name, pattern, placeholder), applied in order: the first ones are the most specific.
 _MASKS: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    (
+        # %repro_seed's summary says which command started the kernel: `nbrepro rerun` and
+        # the `nbrepro run` it repeats differ there, and nowhere in what the notebook computed.
+        "nbrepro runtime",
+        re.compile(r"\bruntime: started by .+? at "),
+        "runtime: started by <command> at ",
+    ),
     ("address", re.compile(r"\b0x[0-9a-fA-F]{6,}\b"), "0x<address>"),
     (
         "timestamp",  # ISO 8601 and logging's "2026-11-23 03:02:21,123"

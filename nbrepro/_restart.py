@@ -16,7 +16,6 @@ Colab has no way to restart its kernel with a new environment: there the process
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -24,10 +23,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from nbrepro._kernel_environment import kernel_environment
 from nbrepro._process_settings import assignments, process_start_settings, start_environment
 from nbrepro._runtime_record import (
-    RUNTIME_VARIABLE,
-    current_runtime,
     on_colab,
     runtime_record,
     write_colab_record,
@@ -77,7 +75,9 @@ def restart(shell: Any, started_by: str = "%repro_restart") -> str:
         )
         finish: Callable[[], None] = _kill
     else:
-        environment = fresh_environment(settings, record)
+        # The start environment, not os.environ, as a front end's own restart would: what
+        # cells set since (%env, os.environ[...]) is set again when the notebook runs again.
+        environment = kernel_environment(start_environment(), settings, record)
         message = (
             f"nbrepro: restarting the kernel into a fresh runtime with {assignments(settings)}. "
             "Every variable is lost; cells queued behind this one are cancelled, not run. "
@@ -89,25 +89,6 @@ def restart(shell: Any, started_by: str = "%repro_restart") -> str:
 
     _PendingRestart(kernel, finish).start()
     return message
-
-
-def fresh_environment(settings: dict[str, str], record: dict[str, Any]) -> dict[str, str]:
-    """The environment this process started with, plus ``settings`` and the ``record``.
-
-    The start environment, not ``os.environ``, as a front end's own restart would: what cells
-    set since (``%env``, ``os.environ[...]``) is set again when the notebook runs again.
-    Settings an earlier nbrepro restart added are dropped first, so that options the
-    current config no longer has (``--threads``) do not linger.
-    """
-    environment = start_environment()
-    previous = current_runtime()
-    if previous is not None:
-        for name, value in previous.settings.items():
-            if environment.get(name) == value:
-                del environment[name]
-    environment.update(settings)
-    environment[RUNTIME_VARIABLE] = json.dumps(record)
-    return environment
 
 
 class _PendingRestart:

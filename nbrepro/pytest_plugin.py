@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from nbrepro._verify import Verification
+    from nbrepro.commands.verify import Verification
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -61,7 +61,7 @@ def pytest_configure(config: pytest.Config) -> None:
         value = config.getoption(f"nbrepro_{option}")
         if value < minimum:
             raise pytest.UsageError(f"--nbrepro-{option} must be at least {minimum}, not {value}")
-    from nbrepro._cli import missing_dependency
+    from nbrepro.commands.cli import missing_dependency
 
     missing = missing_dependency()
     if missing is not None:
@@ -96,7 +96,7 @@ class NotebookItem(pytest.Item):
 
     def runtest(self) -> None:
         """Verify the notebook; raise with the report unless it is reproducible."""
-        from nbrepro._verify import Outcome, verify
+        from nbrepro.commands.verify import Outcome, verify
 
         # Named as the user named it, relative to where pytest was started.
         path = Path(os.path.relpath(self.path, self.config.invocation_params.dir))

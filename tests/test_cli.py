@@ -6,23 +6,31 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import queue
 import random
 import shutil
+import signal
+import stat
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
 
 import nbrepro
-from nbrepro import _execute
-from nbrepro._cli import main
+from nbrepro import _kernel_environment, _process_settings, _runtime_record
 from nbrepro._execute import CellRef
 from nbrepro._normalize import normalize_outputs
 from nbrepro._notebook_file import write_notebook
-from nbrepro._verify import Divergence, Outcome, Verification, outcome
+from nbrepro._record import build_record, embed
+from nbrepro._session import session
 from nbrepro.adapters import distribution_version
+from nbrepro.commands.cli import main
+from nbrepro.commands.verify import Divergence, Outcome, Verification, outcome
 
 NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
 
@@ -257,12 +265,37 @@ def test_kernel_environment_fixes_process_start_settings(
     monkeypatch.setattr(importlib.metadata, "version", version)
     distribution_version.cache_clear()  # read once per process; here, per case
     try:
-        environment = _execute.kernel_environment({"PYTHONHASHSEED": "random", "HOME": "/h"})
+        settings = _process_settings.process_start_settings(None)
     finally:
         distribution_version.cache_clear()
+    environment = _kernel_environment.kernel_environment(
+        {"PYTHONHASHSEED": "random", "HOME": "/h"}, settings, {"pid": None}
+    )
     assert environment["PYTHONHASHSEED"] == "0"
     assert environment["HOME"] == "/h"
     assert environment.get("CUBLAS_WORKSPACE_CONFIG") == cublas
+
+
+def test_kernel_environment_drops_the_last_restarts_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Base + settings + record; settings of the restart that started this process do not
+    linger (the one builder %repro_restart and nbrepro run share)."""
+    previous = _runtime_record.Runtime(
+        "%repro_restart", 0.0, {"PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "2"}
+    )
+    monkeypatch.setattr(_kernel_environment, "current_runtime", lambda: previous)
+    base = {"PATH": "/bin", "OMP_NUM_THREADS": "2", "PYTHONHASHSEED": "0"}
+    environment = _kernel_environment.kernel_environment(
+        base, {"PYTHONHASHSEED": "0"}, {"pid": 1}, notebook_path=tmp_path / "n.ipynb"
+    )
+    assert environment == {
+        "PATH": "/bin",
+        "PYTHONHASHSEED": "0",
+        _runtime_record.RUNTIME_VARIABLE: '{"pid": 1}',
+        "JPY_SESSION_NAME": str(tmp_path / "n.ipynb"),
+    }
+    assert base["OMP_NUM_THREADS"] == "2", "the base is not changed"
 
 
 # -- nbrepro verify ------------------------------------------------------------------------
@@ -368,7 +401,7 @@ def test_compare_names_the_first_differing_cell_across_runs() -> None:
     """The earliest cell that differs in any run is named, with a diff against run 1."""
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-    from nbrepro._verify import compare
+    from nbrepro.commands.verify import compare
 
     def run(*printed: str) -> nbformat.NotebookNode:
         cells = [new_markdown_cell("# title")]
@@ -385,3 +418,252 @@ def test_compare_names_the_first_differing_cell_across_runs() -> None:
     assert divergence is not None
     assert (divergence.run, str(divergence.cell)) == (3, "cell 3 (id c2) `print(2)  # cell 2`")
     assert divergence.diff.splitlines()[-2:] == ["-x", "+y"]
+
+
+# -- Ctrl-C and SIGTERM: one line, every kernel stopped ------------------------------------
+
+
+def child_pids(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (the kernels a command started)."""
+    children = set()
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        if int(fields[1]) == pid:
+            children.add(int(entry.parent.name))
+    return children
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie waiting to be reaped is not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def start_command(*args: str | Path, cwd: Path) -> tuple[subprocess.Popen[str], queue.Queue[str]]:
+    """``python -m nbrepro ARGS`` started in the background; its stderr lines in a queue."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nbrepro", *map(str, args)],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"},
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    return process, lines
+
+
+def wait_for_line(lines: queue.Queue[str], text: str, count: int = 1, timeout: float = 120) -> str:
+    """Every stderr line up to the ``count``-th one containing ``text``."""
+    seen, found = "", 0
+    deadline = time.monotonic() + timeout
+    while found < count:
+        try:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError(f"no line with {text!r} in {timeout} s; got:\n{seen}") from None
+        seen += line
+        found += text in line
+    return seen
+
+
+def drain(lines: queue.Queue[str]) -> str:
+    """The stderr lines not read yet."""
+    rest = ""
+    while not lines.empty():
+        rest += lines.get()
+    return rest
+
+
+@kernel
+@pytest.mark.parametrize(
+    ("command", "signal_number", "status", "kernels"),
+    [
+        ("run", signal.SIGINT, 130, 1),
+        ("verify", signal.SIGINT, 130, 2),
+        ("rerun", signal.SIGINT, 130, 1),
+        ("run", signal.SIGTERM, 143, 1),
+    ],
+)
+def test_a_signal_while_a_cell_runs_stops_every_kernel(
+    command: str, signal_number: int, status: int, kernels: int, workdir: Path
+) -> None:
+    """Ctrl-C (a real SIGINT) while a cell sleeps: one line, no traceback, exit 130, no
+    kernel left running, nothing written; SIGTERM likewise, exit 143."""
+    name = "interrupted_run_stops_its_kernels.ipynb"
+    if command == "rerun":
+        notebook = read(workdir / name)
+        nbrepro.seed(11)
+        embed(notebook, build_record(session()))
+        write_notebook(notebook, workdir / name)
+    args = ["--jobs", "2"] if command == "verify" else []
+    before = sorted(p.name for p in workdir.iterdir())
+    process, lines = start_command(command, name, *args, cwd=workdir)
+    try:
+        seen = wait_for_line(lines, "(id starts)", count=kernels)
+        time.sleep(1)  # into the sleeping cell
+        started = child_pids(process.pid)
+        assert len(started) == kernels, seen
+        process.send_signal(signal_number)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.stderr is not None
+    process.stderr.close()
+    errors = drain(lines)
+    assert process.returncode == status, seen + errors
+    assert "Traceback" not in errors and "Error" not in errors, errors
+    word = "interrupted" if signal_number == signal.SIGINT else "terminated"
+    assert errors.strip().splitlines()[-1] == (
+        f"nbrepro: {word}; every kernel it started is stopped"
+    )
+    deadline = time.monotonic() + 10
+    while any(running(pid) for pid in started) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in started if running(pid)], "kernels left running"
+    assert sorted(p.name for p in workdir.iterdir()) == before, "nothing written"
+
+
+# -- corrupt input: one line, exit 2, in every command --------------------------------------
+
+#: JSON that does not fail as a JSONDecodeError: Python's parser gives up with RecursionError
+#: on deep nesting, and with ValueError on an integer longer than 4300 digits.
+HOSTILE_JSON = {
+    "nested_100000_deep.ipynb": "[" * 100_000 + "]" * 100_000,
+    "number_5000_digits.ipynb": '{"nbformat": ' + "7" * 5000 + "}",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_JSON))
+@pytest.mark.parametrize("command", ["run", "verify", "rerun", "show"])
+def test_hostile_json_exits_2_with_one_line(
+    command: str,
+    name: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Deeply nested JSON or a huge number: exit 2, one line naming the file, nothing
+    written, in every command."""
+    (tmp_path / name).write_text(HOSTILE_JSON[name])
+    status, out, err = nbrepro_main(
+        command, name, cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch
+    )
+    assert status == 2, out + err
+    report = (out + err).strip().splitlines()
+    assert len(report) == 1, report
+    assert name in report[0] and "not a notebook" in report[0], report
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+# -- output targets: refused before anything runs, never replaced ---------------------------
+
+
+def refused_before_running(
+    target: Path, workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """``nbrepro run -o TARGET``: must exit 2 before a cell runs; its stderr."""
+    status, _, err = nbrepro_main(
+        "run", "seeded_numpy_reproduces.ipynb", "-o", target,
+        cwd=workdir, capsys=capsys, monkeypatch=monkeypatch,
+    )  # fmt: skip
+    assert status == 2, err
+    assert "done in" not in err, "refused before executing anything"
+    assert len(err.strip().splitlines()) == 1, err
+    assert str(target) in err
+    return err
+
+
+def test_run_refuses_a_fifo_as_output(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """-o onto a FIFO: refused up front (no hang opening it), and it stays a FIFO."""
+    fifo = workdir / "pipe.ipynb"
+    os.mkfifo(fifo)
+    refused_before_running(fifo, workdir, capsys, monkeypatch)
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+def test_run_refuses_a_device_as_output(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """-o onto a device node (a private /dev/null: as root, -o /dev/null must not replace the
+    system's): refused, and it stays a device."""
+    device = workdir / "null"
+    try:
+        os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("making a device node needs root")
+    refused_before_running(device, workdir, capsys, monkeypatch)
+    assert stat.S_ISCHR(device.lstat().st_mode)
+
+
+def test_run_refuses_an_immutable_output_before_running(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An existing output that cannot be written (chattr +i, which binds root too) is refused
+    before the notebook runs, and is left as it was."""
+    chattr = shutil.which("chattr")
+    target = workdir / "kept.ipynb"
+    target.write_text("kept")
+    if chattr is None or subprocess.run([chattr, "+i", target], capture_output=True).returncode:
+        pytest.skip("chattr +i is not available here")
+    try:
+        refused_before_running(target, workdir, capsys, monkeypatch)
+    finally:
+        subprocess.run([chattr, "-i", target], check=True)
+    assert target.read_text() == "kept"
+
+
+@pytest.fixture
+def read_only_mount(tmp_path: Path) -> Iterator[Path]:
+    """A read-only tmpfs (root ignores permission bits, not a read-only mount)."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    mount = shutil.which("mount")
+    done = mount and subprocess.run(
+        [mount, "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", folder], capture_output=True
+    )
+    if not done or done.returncode:
+        pytest.skip("cannot mount a read-only tmpfs here")
+    yield folder
+    subprocess.run(["umount", folder], check=True)
+
+
+def test_run_refuses_a_read_only_file_system_before_running(
+    workdir: Path,
+    read_only_mount: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """-o into a read-only mount: refused before the notebook runs."""
+    err = refused_before_running(read_only_mount / "out.ipynb", workdir, capsys, monkeypatch)
+    assert "read-only" in err.lower()
+
+
+@kernel
+def test_run_writes_through_a_symlinked_output(workdir: Path) -> None:
+    """A symlinked -o stays a symlink: the notebook lands in the file it points to."""
+    (workdir / "results").mkdir()
+    real = workdir / "results" / "out.ipynb"
+    real.write_text("old")
+    link = workdir / "out.ipynb"
+    link.symlink_to(real)
+    result = nbrepro_command("run", "seeded_numpy_reproduces.ipynb", "-o", link.name, cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert link.is_symlink() and link.resolve() == real
+    assert "nbrepro" in read(real).metadata

@@ -46,6 +46,11 @@ def test_different_results_stay_different() -> None:
 
 #: (mask name, text, masked text): at least one case per mask in nbrepro._normalize.
 MASK_CASES = [
+    (
+        "nbrepro runtime",
+        "  runtime: started by nbrepro rerun at 2026-11-29 22:13:34 UTC; process-start settings",
+        "  runtime: started by <command> at <timestamp> UTC; process-start settings",
+    ),
     ("address", "<Net object at 0x7f3a2b1c9d10>", "<Net object at 0x<address>>"),
     ("timestamp", "2026-11-23 03:02:21,123 INFO start", "<timestamp> INFO start"),
     ("ctime", "started Mon Nov 23 03:02:21 2026.", "started <timestamp>."),

@@ -86,3 +86,21 @@ def test_runs_below_two_is_a_usage_error(tmp_path: Path) -> None:
     result = pytest_in(tmp_path, "--nbrepro", "--nbrepro-runs", "1")
     assert result.returncode == 4  # pytest's usage-error status
     assert "--nbrepro-runs must be at least 2, not 1" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[" * 100_000 + "]" * 100_000, '{"nbformat": ' + "7" * 5000 + "}"],
+    ids=["deep", "long"],
+)
+def test_a_corrupt_notebook_fails_with_one_line_not_a_traceback(tmp_path: Path, text: str) -> None:
+    """JSON nested 100,000 deep or a 5,000-digit number: the item fails naming the file and
+    the problem; no RecursionError/ValueError traceback, no kernel started."""
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    (folder / "corrupt.ipynb").write_text(text)
+    result = pytest_in(tmp_path, "--nbrepro", "notebooks")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "notebooks/corrupt.ipynb: error: not a notebook" in result.stdout
+    assert "Traceback" not in result.stdout and "RecursionError" not in result.stdout
+    assert "1 failed" in result.stdout

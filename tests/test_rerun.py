@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -13,13 +15,9 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 import nbrepro
 from nbrepro._record import build_record, embed
-from nbrepro._rerun import (
-    environment_drift,
-    format_record,
-    kernel_variables,
-    seed_arguments,
-)
 from nbrepro._session import session
+from nbrepro.commands.rerun import environment_drift, kernel_variables, seed_arguments
+from nbrepro.commands.show import format_record
 
 
 def test_seed_arguments_repeat_the_configuration() -> None:
@@ -113,7 +111,7 @@ def test_run_embeds_the_record_and_rerun_reproduces_it(tmp_path: Path) -> None:
     again = cli("rerun", "exp.run.ipynb", "-o", "exp.rerun.ipynb", cwd=tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"seed {record['seed']}" in again.stdout
-    assert "outputs: 4 of 4 code cells with outputs match" in again.stdout
+    assert "outputs: 5 of 5 executed code cells match" in again.stdout
     assert "data drift: none" in again.stdout
 
     shown = cli("show", "exp.rerun.ipynb", cwd=tmp_path)
@@ -162,3 +160,167 @@ def test_show_refuses_a_newer_schema(tmp_path: Path) -> None:
     nbformat.write(notebook, tmp_path / "new.ipynb")
     done = cli("show", "new.ipynb", cwd=tmp_path)
     assert done.returncode == 2 and "schema 9, newer" in done.stderr
+
+
+def recorded(tmp_path: Path, name: str, *sources: str, run_args: tuple[str, ...] = ()) -> Path:
+    """A notebook of ``sources`` cells, run once by `nbrepro run RUN_ARGS`; the executed copy."""
+    notebook = new_notebook(
+        cells=[new_code_cell(source) for source in sources],
+        metadata={
+            "kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}
+        },
+    )
+    nbformat.write(notebook, tmp_path / f"{name}.ipynb")
+    done = cli("run", f"{name}.ipynb", "-o", f"{name}.run.ipynb", *run_args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    return tmp_path / f"{name}.run.ipynb"
+
+
+DRAWS = "import random\nprint(random.random(), sorted({'b', 'a', 'c'}), set('abcdefgh'))"
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize(
+    ("sources", "run_args"),
+    [
+        (("%load_ext nbrepro", "%repro_seed 5", DRAWS), ()),
+        (("%load_ext nbrepro", "%repro_seed --per-cell", DRAWS, DRAWS), ()),
+        (("%load_ext nbrepro", "%repro_seed", DRAWS), ("--seed", "8")),
+        (
+            (
+                DRAWS,
+                "print(nbrepro_loaded := 'nbrepro' in get_ipython().magics_manager.magics['line'])",
+            ),
+            ("--seed", "9", "--deterministic"),
+        ),
+    ],
+    ids=["own-seed", "own-auto-per-cell", "own-and-cli-seed", "cli-seed-only"],
+)
+def test_rerun_of_an_unchanged_recorded_notebook_exits_0(
+    tmp_path: Path, sources: tuple[str, ...], run_args: tuple[str, ...]
+) -> None:
+    """With or without the notebook's own %load_ext/%repro_seed, user or auto seed, per-cell
+    or not: every executed cell matches, nothing prints "already loaded", exit 0."""
+    executed = recorded(tmp_path, "exp", *sources, run_args=run_args)
+    again = cli("rerun", executed.name, "-o", "exp.rerun.ipynb", cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    count = len(sources)
+    assert f"outputs: {count} of {count} executed code cells match" in again.stdout
+    rerun = nbformat.read(tmp_path / "exp.rerun.ipynb", as_version=4)
+    printed = [o.get("text", "") for cell in rerun.cells for o in cell.outputs]
+    assert not [text for text in printed if "already loaded" in text]
+
+
+@pytest.mark.kernel
+def test_rerun_names_a_cell_that_prints_where_it_printed_nothing(tmp_path: Path) -> None:
+    """An executed cell that printed nothing is compared too: printing now is a difference."""
+    executed = recorded(tmp_path, "exp", "import os", "x = 1")
+    notebook = nbformat.read(executed, as_version=4)
+    notebook.cells[1].source = "x = 1\nprint('now it prints')"
+    nbformat.write(notebook, executed)
+    again = cli("rerun", executed.name, cwd=tmp_path)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert "outputs: 1 of 2 executed code cells match" in again.stdout
+    assert "differs: cell 1" in again.stdout
+
+
+def damaged(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> Path:
+    """A notebook whose (otherwise valid) record ``change`` damaged."""
+    nbrepro.seed(3)
+    record = build_record(session())
+    record["data"]["data.csv"] = {"kind": "file", "size": 4, "sha256": "0" * 64}
+    change(record)
+    notebook = new_notebook(cells=[new_code_cell("print(1)")])
+    embed(notebook, record)
+    path = tmp_path / "damaged.ipynb"
+    nbformat.write(notebook, path)
+    return path
+
+
+def set_key(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """A change that sets ``record[key]``."""
+
+    def change(record: dict[str, Any]) -> None:
+        record[key] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("seed", -1),
+        ("seed", 2**40),
+        ("seed", True),
+        ("threads", -1),
+        ("threads", 2**40),
+        ("threads", True),
+    ],
+)
+@pytest.mark.parametrize("command", ["rerun", "show"])
+def test_a_record_with_a_bad_seed_or_threads_exits_2_naming_it(
+    tmp_path: Path, command: str, key: str, value: Any
+) -> None:
+    """A seed or thread count out of range, or a boolean: exit 2 naming the key and the
+    value, before anything runs (no rerun written)."""
+    path = damaged(tmp_path, set_key(key, value))
+    done = cli(command, path.name, cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert key in lines[0] and str(value).lower() in lines[0].lower(), lines[0]
+    assert not (tmp_path / "damaged.rerun.ipynb").exists()
+    assert "done in" not in done.stderr
+
+
+def inner(path: tuple[str, ...], value: Any) -> Callable[[dict[str, Any]], None]:
+    """A change that sets the value at a key path inside the record."""
+
+    def change(record: dict[str, Any]) -> None:
+        target = record
+        for key in path[:-1]:
+            target = target[key] if key != "*" else next(iter(target.values()))
+        if path[-1] == "*":
+            target[next(iter(target))] = value
+        else:
+            target[path[-1]] = value
+
+    return change
+
+
+def drop_files(record: dict[str, Any]) -> None:
+    """The data entry becomes a folder entry without ``files``."""
+    entry = next(iter(record["data"].values()))
+    entry["kind"] = "dir"
+    entry.pop("files", None)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        inner(("data", "*"), "a string"),
+        drop_files,
+        inner(("environment", "packages"), ["numpy"]),
+        set_key("findings", [None]),
+        set_key("cell_seeds", {"a": "seven"}),
+    ],
+    ids=[
+        "data-entry-a-string",
+        "folder-without-files",
+        "packages-a-list",
+        "findings-null",
+        "cell-seed-a-string",
+    ],
+)
+@pytest.mark.parametrize("command", ["rerun", "show"])
+def test_a_record_with_wrong_inner_types_exits_2_with_one_line(
+    tmp_path: Path, command: str, change: Callable[[dict[str, Any]], None]
+) -> None:
+    """Inner values of the wrong type: exit 2, one line, no traceback, nothing run."""
+    path = damaged(tmp_path, change)
+    done = cli(command, path.name, cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert path.name in lines[0]
+    assert not (tmp_path / "damaged.rerun.ipynb").exists()

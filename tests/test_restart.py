@@ -237,28 +237,6 @@ def test_a_record_from_another_process_is_ignored(run_fresh: Callable[..., list[
     assert out == "None\n"
 
 
-def test_fresh_environment_starts_from_the_start_environment(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Start environment + settings + record; settings of the last restart do not linger."""
-    previous = _runtime_record.Runtime(
-        "%repro_restart", 0.0, {"PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "2"}
-    )
-    monkeypatch.setattr(_restart, "current_runtime", lambda: previous)
-    monkeypatch.setattr(
-        _restart,
-        "start_environment",
-        lambda: {"PATH": "/bin", "OMP_NUM_THREADS": "2", "PYTHONHASHSEED": "0"},
-    )
-    monkeypatch.setenv("SET_IN_A_CELL", "1")
-    environment = _restart.fresh_environment({"PYTHONHASHSEED": "0"}, {"pid": 1})
-    assert environment == {
-        "PATH": "/bin",
-        "PYTHONHASHSEED": "0",
-        _runtime_record.RUNTIME_VARIABLE: '{"pid": 1}',
-    }
-
-
 def test_a_runtime_nbrepro_started_is_not_restarted_for_the_same_settings() -> None:
     """The loop guard: cells, or settings the runtime already has, mean no second restart."""
     wanted = _process_settings.process_start_settings(None)

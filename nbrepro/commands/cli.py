@@ -1,29 +1,44 @@
-"""The ``nbrepro`` command: ``run``, ``verify``, ``rerun``, ``show``; parsing and exit statuses.
+"""The ``nbrepro`` command: parsing, dispatch to the commands, exit statuses, Ctrl-C.
 
-Exit statuses: ``run`` 0 executed, 1 a cell raised / timed out / killed the kernel, 2 usage,
-input or output error, or the kernel did not start. ``verify`` 0 reproducible, 1 not
-reproducible, 2 error (bad notebook, a run failed). ``rerun`` 0 every stored output matches,
-1 some differ or a cell failed, 2 error (no readable record, ...). ``show`` 0, or 2 without a
-readable record. Progress goes to stderr as plain lines.
+Exit statuses (:class:`nbrepro.commands.Status`): ``run`` 0 executed, 1 a cell raised / timed
+out / killed the kernel, 2 usage, input or output error, or the kernel did not start.
+``verify`` 0 reproducible, 1 not reproducible, 2 error (bad notebook, a run failed). ``rerun``
+0 every executed cell's output matches, 1 some differ or a cell failed, 2 error (no readable
+or a damaged record, ...). ``show`` 0, or 2 without a readable record. Every command: 130
+after Ctrl-C, 143 after SIGTERM, once every kernel it started is stopped. Progress goes to
+stderr as plain lines; every error is one line, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Protocol
 
 from nbrepro import __version__
 from nbrepro._config import MAX_SEED
-from nbrepro.errors import CellError, MissingDependencyError, NbreproError
+from nbrepro.commands import Status, progress_printer
+from nbrepro.errors import MissingDependencyError, NbreproError
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_ERROR = 2
-EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+
+class Result(Protocol):
+    """What every command returns: an exit status, and a report that prints itself."""
+
+    @property
+    def status(self) -> int:
+        """The exit status."""
+
+    def print(self) -> None:
+        """Print the report (stdout) and any problem (stderr)."""
 
 
 def _positive(kind: str, minimum: int = 1) -> Callable[[str], int]:
@@ -113,6 +128,55 @@ def parser() -> argparse.ArgumentParser:
     _output(rerun, "the rerun notebook", ".rerun")
     _common(rerun)
 
+    sweep = commands.add_parser(
+        "sweep",
+        help="run notebooks under several seeds and report how much of each metric is the seed",
+        description="Run NB in fresh kernels under K seeds derived from the experiment seed "
+        "(derive_seed('sweep', i)) and --repeat runs of the first; report each "
+        "nbrepro.metric's mean, std, min/max, 95%% interval and rerun noise. With a second "
+        "notebook, both run under the same seeds and each shared metric's paired difference "
+        "is reported. Exit 0 done, 1 a run failed, 2 usage or notebook error.",
+    )
+    sweep.add_argument("notebooks", metavar="NB", type=Path, nargs="+", help="one or two notebooks")
+    sweep.add_argument(
+        "--seeds", metavar="K", type=_positive("seeds", 2), required=True, help="seeds (>= 2)"
+    )
+    sweep.add_argument(
+        "--repeat",
+        metavar="R",
+        type=_positive("repeat"),
+        default=2,
+        help="runs of the first seed, for the run-to-run noise (2; 1 = none)",
+    )
+    sweep.add_argument(
+        "--seed",
+        metavar="S",
+        type=_seed,
+        default=0,
+        help=f"the experiment seed the sweep's seeds derive from (0..{MAX_SEED}; default 0)",
+    )
+    sweep.add_argument(
+        "--jobs", metavar="J", type=_positive("jobs"), default=1, help="local kernels at a time (1)"
+    )
+    sweep.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="run on this Dask distributed scheduler (tcp://host:port) instead of locally",
+    )
+    sweep.add_argument(
+        "-o",
+        "--output",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="folder for each executed notebook and the HTML report (default: NB's name with "
+        ".sweep, beside the first notebook)",
+    )
+    sweep.add_argument("--deterministic", action="store_true", help="%%repro_seed --deterministic")
+    sweep.add_argument("--json", action="store_true", help="every value as JSON on stdout")
+    _common(sweep)
+
     show = commands.add_parser(
         "show",
         help="print the reproducibility record embedded in a notebook",
@@ -152,32 +216,107 @@ def _common(command: argparse.ArgumentParser) -> None:
     command.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
 
-def _progress(quiet: bool) -> Callable[[str], None]:
-    def show(line: str) -> None:
-        if not quiet:
-            print(f"nbrepro: {line}", file=sys.stderr, flush=True)
-
-    return show
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``nbrepro`` command line; return its exit status."""
     args = parser().parse_args(argv)
     missing = missing_dependency()
     if missing is not None:
         print(f"nbrepro {args.command}: {missing}", file=sys.stderr)
-        return EXIT_ERROR
+        return Status.ERROR
     try:
-        if args.command == "run":
-            return _run(args)
-        if args.command == "rerun":
-            return _rerun(args)
-        if args.command == "show":
-            return _show(args)
-        return _verify(args)
+        with _sigterm_stops():
+            result = _dispatch(args)
+            result.print()
     except KeyboardInterrupt:
-        print("nbrepro: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        print("nbrepro: interrupted; every kernel it started is stopped", file=sys.stderr)
+        return Status.INTERRUPTED
+    except _Terminated:
+        print("nbrepro: terminated; every kernel it started is stopped", file=sys.stderr)
+        return EXIT_TERMINATED
+    except NbreproError as error:  # each command reports its own; this is the last guard
+        print(f"nbrepro {args.command}: {error}", file=sys.stderr)
+        return Status.ERROR
+    return int(result.status)
+
+
+def _dispatch(args: argparse.Namespace) -> Result:
+    if args.command == "run":
+        from nbrepro.commands.run import run
+
+        return run(
+            args.notebook,
+            output=args.output,
+            seed=args.seed,
+            deterministic=args.deterministic,
+            timeout=args.timeout,
+            kernel_name=args.kernel,
+            progress=progress_printer(args.quiet),
+        )
+    if args.command == "rerun":
+        from nbrepro.commands.rerun import rerun
+
+        return rerun(
+            args.notebook,
+            output=args.output,
+            timeout=args.timeout,
+            kernel_name=args.kernel,
+            progress=progress_printer(args.quiet),
+        )
+    if args.command == "sweep":
+        from nbrepro.commands.sweep import default_output_dir, sweep
+
+        result = sweep(
+            args.notebooks,
+            seeds=args.seeds,
+            repeat=args.repeat,
+            base_seed=args.seed,
+            jobs=args.jobs,
+            scheduler=args.scheduler,
+            output_dir=args.output or default_output_dir(args.notebooks[0]),
+            deterministic=args.deterministic,
+            timeout=args.timeout,
+            kernel_name=args.kernel,
+            progress=progress_printer(args.quiet),
+        )
+        result.as_json = args.json
+        return result
+    if args.command == "show":
+        from nbrepro.commands.show import show
+
+        return show(args.notebook, as_json=args.json)
+    from nbrepro.commands.verify import VerifyResult, verify
+
+    return VerifyResult(
+        verify(
+            args.notebooks,
+            runs=args.runs,
+            jobs=args.jobs,
+            timeout=args.timeout,
+            kernel_name=args.kernel,
+            progress=progress_printer(args.quiet),
+        )
+    )
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that the kernels are stopped on the way out."""
+
+
+@contextmanager
+def _sigterm_stops() -> Iterator[None]:
+    """While the command runs, SIGTERM unwinds it (stopping kernels) instead of killing it."""
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        raise _Terminated
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def missing_dependency() -> MissingDependencyError | None:
@@ -186,188 +325,3 @@ def missing_dependency() -> MissingDependencyError | None:
         if importlib.util.find_spec(package) is None:
             return MissingDependencyError(package, "cli", "executing notebooks")
     return None
-
-
-def _run(args: argparse.Namespace) -> int:
-    from nbrepro._execute import CellRef, execute
-    from nbrepro._notebook_file import check_writable, read_notebook, write_notebook
-
-    source: Path = args.notebook
-    show = _progress(args.quiet)
-    try:
-        notebook = read_notebook(source)
-        output: Path = args.output or source.with_name(f"{source.stem}.nbrepro{source.suffix}")
-        check_writable(output)
-    except NbreproError as error:
-        print(f"nbrepro run: {error}", file=sys.stderr)
-        return EXIT_ERROR
-
-    def on_cell(cell: CellRef, seconds: float) -> None:
-        show(f"{source}: {cell} done in {seconds:.1f} s")
-
-    def on_preamble(printed: str) -> None:
-        for line in printed.splitlines():
-            show(f"{source}: {line}")
-
-    status, failure = EXIT_OK, None
-    try:
-        execute(
-            notebook,
-            path=source,
-            seed=args.seed,
-            deterministic=args.deterministic,
-            timeout=args.timeout,
-            kernel_name=args.kernel,
-            on_cell=on_cell,
-            on_preamble=on_preamble,
-            record=True,
-        )
-    except CellError as error:
-        status, failure = EXIT_FAILED, error
-    except NbreproError as error:
-        print(f"nbrepro run: {source}: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    try:
-        write_notebook(notebook, output)
-    except NbreproError as error:
-        print(f"nbrepro run: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    if failure is not None:
-        print(
-            f"nbrepro run: {source}: {failure}\n"
-            f"nbrepro run: wrote the notebook, executed as far as that cell, to {output}",
-            file=sys.stderr,
-        )
-    else:
-        print(f"nbrepro run: wrote {output}")
-    return status
-
-
-def _verify(args: argparse.Namespace) -> int:
-    from nbrepro._verify import Outcome, outcome, verify
-
-    verifications = verify(
-        args.notebooks,
-        runs=args.runs,
-        jobs=args.jobs,
-        timeout=args.timeout,
-        kernel_name=args.kernel,
-        progress=_progress(args.quiet),
-    )
-    for verification in verifications:
-        print(verification.report())
-    if len(verifications) > 1:
-        counts = {kind: sum(v.outcome is kind for v in verifications) for kind in Outcome}
-        print(
-            f"{counts[Outcome.REPRODUCIBLE]} reproducible, "
-            f"{counts[Outcome.NOT_REPRODUCIBLE]} not reproducible, "
-            f"{counts[Outcome.ERROR]} could not be verified"
-        )
-    return int(outcome(verifications))
-
-
-def _read_record(command: str, path: Path) -> tuple[Any, dict[str, Any]] | None:
-    """The notebook and its record, or ``None`` after saying on stderr what is wrong."""
-    from nbrepro._notebook_file import read_notebook
-    from nbrepro._record import read_record
-
-    try:
-        notebook = read_notebook(path)
-        record = read_record(notebook, str(path))
-    except NbreproError as error:
-        print(f"nbrepro {command}: {error}", file=sys.stderr)
-        return None
-    if record is None:
-        print(
-            f"nbrepro {command}: {path}: no nbrepro record in its metadata; make one with "
-            "`nbrepro run` or %repro_export",
-            file=sys.stderr,
-        )
-        return None
-    return notebook, record
-
-
-def _show(args: argparse.Namespace) -> int:
-    from nbrepro._rerun import format_record, record_json
-
-    found = _read_record("show", args.notebook)
-    if found is None:
-        return EXIT_ERROR
-    _, record = found
-    print(record_json(record) if args.json else format_record(record, str(args.notebook)))
-    return EXIT_OK
-
-
-def _rerun(args: argparse.Namespace) -> int:
-    import copy
-
-    from nbrepro._execute import CellRef, execute
-    from nbrepro._notebook_file import check_writable, write_notebook
-    from nbrepro._rerun import (
-        compare_outputs,
-        current_data_drift,
-        drift_report,
-        environment_drift,
-        kernel_variables,
-        seed_arguments,
-    )
-
-    source: Path = args.notebook
-    found = _read_record("rerun", source)
-    if found is None:
-        return EXIT_ERROR
-    stored, record = found
-    output: Path = args.output or source.with_name(f"{source.stem}.rerun{source.suffix}")
-    try:
-        check_writable(output)
-    except NbreproError as error:
-        print(f"nbrepro rerun: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    show = _progress(args.quiet)
-    data_lines = current_data_drift(record, source.resolve().parent)  # before the run
-    notebook = copy.deepcopy(stored)
-    arguments = seed_arguments(record)
-
-    def on_cell(cell: CellRef, seconds: float) -> None:
-        show(f"{source}: {cell} done in {seconds:.1f} s")
-
-    failure = None
-    try:
-        execute(
-            notebook,
-            path=source,
-            timeout=args.timeout,
-            kernel_name=args.kernel,
-            on_cell=on_cell,
-            seed_line=arguments if record["seed"] is not None else None,
-            variables=kernel_variables(record),
-            record=True,
-        )
-    except CellError as error:
-        failure = error
-    except NbreproError as error:
-        print(f"nbrepro rerun: {source}: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    try:
-        write_notebook(notebook, output)
-    except NbreproError as error:
-        print(f"nbrepro rerun: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    new_record = notebook.metadata.get("nbrepro") or {}
-    comparison = compare_outputs(stored, notebook)
-    lines = [
-        f"nbrepro rerun: {source}: seed {record['seed']} ({record['seed_source']}), "
-        f"%repro_seed {arguments}; wrote {output}",
-        *drift_report(
-            environment_drift(record["environment"], new_record.get("environment", {})),
-            "environment drift",
-        ),
-        *drift_report(data_lines, "data drift"),
-        f"outputs: {comparison.matching} of {comparison.compared} code cells with outputs match",
-        *[f"  differs: {cell}" for cell in comparison.differing],
-    ]
-    print("\n".join(lines))
-    if failure is not None:
-        print(f"nbrepro rerun: {source}: {failure}", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK if not comparison.differing else EXIT_FAILED

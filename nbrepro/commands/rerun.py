@@ -1,25 +1,34 @@
-"""``nbrepro rerun`` and ``nbrepro show``: repeat a recorded run, and read a record.
+"""``nbrepro rerun``: repeat a recorded run, report drift and which outputs still match.
 
-A rerun takes everything from the record embedded in the notebook: the seed (an
-auto-assigned one too, replayed through ``NBREPRO_SEED``), the options, the process-start
-variables, and the cell ids that key per-cell seeds (they are in the notebook). It then
-reports drift (Python, platform, GPU/CUDA, package versions, data fingerprints) and which
-cells' outputs match the ones stored in the notebook, compared through the one normaliser.
+A rerun takes everything from the record embedded in the notebook, validated whole before
+anything runs (a bad seed or thread count is an error naming the key and the value, not an
+unseeded run): the seed (an auto-assigned one too, replayed through ``NBREPRO_SEED``), the
+options, the process-start variables, and the cell ids that key per-cell seeds (they are in
+the notebook). It executes through the same steps as ``nbrepro run``, then reports drift
+(Python, platform, GPU/CUDA, package versions, data fingerprints) and which executed cells'
+outputs match the stored ones, compared through the one normaliser.
 """
 
 from __future__ import annotations
 
-import json
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nbformat import NotebookNode
+
 from nbrepro._config import REPLAY_SEED_VARIABLE
+from nbrepro._execute import CellRef
 from nbrepro._fingerprint import drift as data_drift
 from nbrepro._fingerprint import fingerprint
 from nbrepro._normalize import normalize_cell
-from nbrepro.errors import InvalidOptionError
+from nbrepro._notebook_file import check_writable
+from nbrepro.commands import Progress, Status, print_error
+from nbrepro.commands.run import default_output, error_text, execute_and_write
+from nbrepro.commands.show import read_recorded
+from nbrepro.errors import InvalidOptionError, NbreproError
 
 
 def seed_arguments(record: Mapping[str, Any]) -> str:
@@ -86,75 +95,30 @@ def current_data_drift(record: Mapping[str, Any], folder: Path) -> list[str]:
 
 @dataclass
 class OutputComparison:
-    """Which code cells printed the same as the stored notebook."""
+    """Which executed code cells printed the same as the stored notebook."""
 
     matching: int = 0
-    differing: list[str] = field(default_factory=list)  #: "cell 3 (id …): first line"
-    compared: int = 0  #: code cells that had stored outputs
+    differing: list[CellRef] = field(default_factory=list)
+    compared: int = 0  #: code cells the stored notebook shows as executed
 
 
-def compare_outputs(stored: Any, rerun: Any) -> OutputComparison:
-    """Compare each code cell's normalised outputs, stored against rerun."""
+def compare_outputs(stored: NotebookNode, rerun: NotebookNode) -> OutputComparison:
+    """Compare each executed code cell's normalised outputs, stored against rerun.
+
+    A cell counts as executed when it has an execution count or outputs: a cell that printed
+    nothing is compared too, so that a rerun printing something there is a difference.
+    """
     result = OutputComparison()
     for index, (old, new) in enumerate(zip(stored.cells, rerun.cells, strict=True)):
-        if old.cell_type != "code" or not old.get("outputs"):
+        ran = old.get("execution_count") is not None or old.get("outputs")
+        if old.cell_type != "code" or not ran:
             continue
         result.compared += 1
-        if normalize_cell(old.outputs) == normalize_cell(new.get("outputs", [])):
+        if normalize_cell(old.get("outputs", [])) == normalize_cell(new.get("outputs", [])):
             result.matching += 1
         else:
-            first = (old.source.strip().splitlines() or [""])[0][:60]
-            result.differing.append(f"cell {index} (id {old.get('id', '?')}): {first}")
+            result.differing.append(CellRef.of(stored, index))
     return result
-
-
-def format_record(record: Mapping[str, Any], where: str) -> str:
-    """A readable account of a record, for ``nbrepro show``."""
-    source = {"user": "given", "auto": "auto-assigned"}.get(record["seed_source"] or "", "none")
-    environment = record["environment"]
-    lines = [
-        f"{where}: nbrepro record, schema {record['schema']}, written by nbrepro "
-        f"{record.get('nbrepro_version', '?')} at {record.get('created', '?')}",
-        f"  seed: {record['seed']} ({source}); deterministic: {record['deterministic']}; "
-        f"per-cell: {'on' if record['per_cell'] else 'off'}; "
-        f"threads: {record['threads'] if record['threads'] is not None else 'default'}",
-    ]
-    if record["cell_seeds"]:
-        lines.append(f"  per-cell seeds: {len(record['cell_seeds'])} cells")
-    set_vars = {k: v for k, v in record["env_vars"].items() if v is not None}
-    lines.append(
-        "  process-start settings: "
-        + (", ".join(f"{k}={v}" for k, v in set_vars.items()) or "none set")
-    )
-    gpu = environment.get("gpu") or {}
-    lines.append(
-        f"  python {environment.get('python')} on {environment.get('platform')}; "
-        f"cpu: {environment.get('cpu')} x{environment.get('cpu_count')}; "
-        f"gpu: {', '.join(gpu.get('devices') or []) or 'none'}"
-        + (f" (CUDA {gpu['cuda']}, cuDNN {gpu.get('cudnn')})" if gpu.get("cuda") else "")
-    )
-    packages = environment.get("packages") or {}
-    lines.append(
-        "  packages: " + (", ".join(f"{k} {v}" for k, v in packages.items()) or "none recorded")
-    )
-    for path, data in record["data"].items():
-        size = f"{data.get('size', 0):,} bytes"
-        what = f"{data['files']} files, {size}" if data.get("kind") == "dir" else size
-        lines.append(f"  data: {path}: {what}, sha256 {str(data.get('sha256'))[:12]}")
-    if record["findings"]:
-        lines.append(f"  findings at export ({len(record['findings'])}):")
-        for finding in record["findings"]:
-            lines.append(
-                f"    {finding.get('code')} [{finding.get('severity')}] {finding.get('message')}"
-            )
-    else:
-        lines.append("  findings at export: none")
-    return "\n".join(lines)
-
-
-def record_json(record: Mapping[str, Any]) -> str:
-    """The record as indented JSON (``nbrepro show --json``)."""
-    return json.dumps(record, indent=2, sort_keys=True)
 
 
 def drift_report(lines: Sequence[str], title: str) -> list[str]:
@@ -162,3 +126,90 @@ def drift_report(lines: Sequence[str], title: str) -> list[str]:
     if not lines:
         return [f"{title}: none"]
     return [f"{title}:"] + [f"  {line}" for line in lines]
+
+
+@dataclass(frozen=True)
+class RerunResult:
+    """What a rerun found: drift, matching outputs, a failing cell; or why it could not run."""
+
+    source: Path
+    output: Path | None = None
+    summary: str = ""  #: seed and options replayed
+    environment_drift: tuple[str, ...] = ()
+    data_drift: tuple[str, ...] = ()
+    comparison: OutputComparison | None = None
+    failure: str | None = None  #: the cell that raised, timed out or killed the kernel
+    error: str | None = None  #: why nothing was rerun
+
+    @property
+    def status(self) -> Status:
+        """0 every executed cell matches, 1 some differ or a cell failed, 2 an error."""
+        if self.error is not None:
+            return Status.ERROR
+        if self.failure is not None or self.comparison is None or self.comparison.differing:
+            return Status.FAILED
+        return Status.OK
+
+    def print(self) -> None:
+        """The report on stdout; a failing cell or an error on stderr."""
+        if self.error is not None:
+            print_error("rerun", self.error)
+            return
+        comparison = self.comparison or OutputComparison()
+        lines = [
+            f"nbrepro rerun: {self.source}: {self.summary}; wrote {self.output}",
+            *drift_report(self.environment_drift, "environment drift"),
+            *drift_report(self.data_drift, "data drift"),
+            f"outputs: {comparison.matching} of {comparison.compared} executed code cells match",
+            *[f"  differs: {cell}" for cell in comparison.differing],
+        ]
+        print("\n".join(lines))
+        if self.failure is not None:
+            print_error("rerun", f"{self.source}: {self.failure}")
+
+
+def rerun(
+    source: Path,
+    *,
+    output: Path | None = None,
+    timeout: int | None = None,
+    kernel_name: str | None = None,
+    progress: Progress,
+) -> RerunResult:
+    """Rerun ``source`` from its record in a fresh kernel; write the rerun to ``output``.
+
+    ``output`` defaults to ``NB.rerun.ipynb`` beside the source. Nothing runs when the record
+    is missing or damaged, or the output cannot be written.
+    """
+    try:
+        stored, record = read_recorded(source)
+        target = output or default_output(source, "rerun")
+        check_writable(target)  # before anything runs
+        data_lines = current_data_drift(record, source.resolve().parent)  # before the run
+        arguments = seed_arguments(record)
+        notebook = copy.deepcopy(stored)
+        failure = execute_and_write(
+            notebook,
+            source,
+            target,
+            progress=progress,
+            timeout=timeout,
+            kernel_name=kernel_name,
+            seed_arguments=arguments if record["seed"] is not None else None,
+            variables=kernel_variables(record),
+            started_by="nbrepro rerun",
+        )
+    except NbreproError as error:
+        return RerunResult(source, error=error_text(error, source))
+    new_record = notebook.metadata.get("nbrepro") or {}
+    return RerunResult(
+        source,
+        target,
+        summary=f"seed {record['seed']} ({record['seed_source']}), %repro_seed {arguments}",
+        environment_drift=tuple(
+            environment_drift(record["environment"], new_record.get("environment", {}))
+        ),
+        data_drift=tuple(data_lines),
+        comparison=compare_outputs(stored, notebook),
+        failure=None if failure is None else str(failure),
+    )

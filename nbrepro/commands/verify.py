@@ -2,7 +2,8 @@
 
 Each run goes through :mod:`nbrepro._execute` (fixed hash seed, cell ids sent); outputs are
 compared only through :mod:`nbrepro._normalize`. The report names the first cell whose
-normalised outputs differ between run 1 and another run, with a short unified diff.
+normalised outputs differ between run 1 and another run, with a short unified diff. The
+pytest plugin verifies through the same :func:`verify` and shows the same report.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import copy
 import difflib
 import enum
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -22,12 +23,10 @@ from nbformat import NotebookNode
 from nbrepro._execute import CellRef, execute_async, run_sync
 from nbrepro._normalize import normalize_cell
 from nbrepro._notebook_file import read_notebook
-from nbrepro.errors import NbreproError, NotebookFileError
+from nbrepro.commands import Progress
+from nbrepro.errors import NbreproError
 
 T = TypeVar("T")
-
-#: Receives one line of progress (no trailing newline).
-Progress = Callable[[str], None]
 
 MAX_DIFF_LINES = 24
 MAX_LINE = 160
@@ -167,8 +166,8 @@ async def _verify_one(
 
     try:
         notebook = read_notebook(path)
-    except NotebookFileError as error:
-        return Verification(path, runs, 0.0, error=error.problem)
+    except NbreproError as error:
+        return Verification(path, runs, 0.0, error=str(error).removeprefix(f"{path}: "))
     code_cells = sum(cell.cell_type == "code" for cell in notebook.cells)
 
     async def one_run(number: int) -> NotebookNode:
@@ -191,6 +190,7 @@ async def _verify_one(
                     timeout=timeout,
                     kernel_name=kernel_name,
                     on_cell=on_cell,
+                    started_by="nbrepro verify",
                 )
             except NbreproError as error:
                 raise NbreproError(f"{label}: {error}") from error
@@ -228,28 +228,34 @@ async def verify_async(
     )
 
 
-def verify(
-    paths: Sequence[Path],
-    *,
-    runs: int = 2,
-    jobs: int = 1,
-    timeout: int | None = None,
-    kernel_name: str | None = None,
-    progress: Progress | None = None,
-) -> list[Verification]:
-    """:func:`verify_async` from synchronous code."""
-    return run_sync(
-        verify_async(
-            paths,
-            runs=runs,
-            jobs=jobs,
-            timeout=timeout,
-            kernel_name=kernel_name,
-            progress=progress,
-        )
-    )
+#: :func:`verify_async` from synchronous code; Ctrl-C stops every kernel (see ``run_sync``).
+verify = run_sync(verify_async)
 
 
 def outcome(verifications: Sequence[Verification]) -> Outcome:
     """The exit status for several notebooks: the worst of their outcomes."""
     return max((v.outcome for v in verifications), default=Outcome.REPRODUCIBLE)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """``nbrepro verify``'s verdicts, one per notebook."""
+
+    verifications: list[Verification]
+
+    @property
+    def status(self) -> Outcome:
+        """The exit status: the worst outcome."""
+        return outcome(self.verifications)
+
+    def print(self) -> None:
+        """Each notebook's report, then a count when there are several (stdout)."""
+        for verification in self.verifications:
+            print(verification.report())
+        if len(self.verifications) > 1:
+            counts = {kind: sum(v.outcome is kind for v in self.verifications) for kind in Outcome}
+            print(
+                f"{counts[Outcome.REPRODUCIBLE]} reproducible, "
+                f"{counts[Outcome.NOT_REPRODUCIBLE]} not reproducible, "
+                f"{counts[Outcome.ERROR]} could not be verified"
+            )

@@ -188,6 +188,8 @@ def test_notebook_reports_its_finding(
         pytest.importorskip("torch")
     if "import tensorflow" in path.read_text():
         pytest.importorskip("tensorflow")
+    if "import jax" in path.read_text():
+        pytest.importorskip("jax")
     # Kernels start with the hash seed fixed, as `nbrepro run` starts them, except where the
     # finding under test is hash randomisation or depends on it.
     hash_seed = None if expected_code(path) in ("NBR101", "NBR404") else "0"

@@ -80,6 +80,40 @@ def test_jax_key_needs_a_seed() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "code",
+    [
+        "key = jax.random.key(int(time.time()))",
+        "key = jax.random.PRNGKey(time.time_ns() % 2**31)",
+        "key = jr.key(seed=int(datetime.now().timestamp()))",
+        "key = jax.random.fold_in(key, int(time.time()))",
+        "key = jax.random.wrap_key_data(np.array([0, int(time.time())], dtype=np.uint32))",
+        "key = jax.random.key(int.from_bytes(os.urandom(4), 'big'))",
+        "key = jax.random.key(secrets.randbits(31))",
+    ],
+)
+def test_keys_made_from_the_clock_or_entropy_are_flagged(code: str) -> None:
+    """NBR401 for each usual spelling of a JAX key made from the clock or OS entropy."""
+    from nbrepro._audit import check_source
+
+    assert [f.code for f in check_source(code, "In [1]").findings] == ["NBR401"]
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "key = jax.random.key(0)",
+        "key = nbrepro.jax_key('init')",
+        "start = time.time()\nkey = jax.random.fold_in(key, step)",
+    ],
+)
+def test_fixed_keys_are_not_flagged(code: str) -> None:
+    """Keys from fixed seeds or jax_key, and timing a step, say nothing."""
+    from nbrepro._audit import check_source
+
+    assert check_source(code, "In [1]").findings == []
+
+
 def test_jax_key_repeats_across_fresh_processes(run_fresh: Callable[..., list[str]]) -> None:
     """Two fresh processes with one seed make the same keys and draws; another seed does not."""
     first, second, third = (

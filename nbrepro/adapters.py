@@ -1,9 +1,9 @@
 """The adapter contract: how nbrepro drives one framework, and how to add a framework.
 
-An adapter is a :class:`Backend` subclass, one per framework. nbrepro's own adapters (``random``,
-NumPy, torch, TensorFlow, Keras, JAX) are written against this module alone, and so is a
-third-party one: a package exposes its subclass under the :data:`ENTRY_POINT_GROUP` entry point
-group and nbrepro loads it with its own (README, "Adding a framework")::
+An adapter is a :class:`Backend` subclass, one per framework: nbrepro's own (``random``, NumPy,
+torch, TensorFlow, Keras, JAX) and third parties'. The JAX adapter uses nothing but this module,
+as a third-party one would: a package exposes its subclass under the :data:`ENTRY_POINT_GROUP`
+entry point group and nbrepro loads it with its own (README, "Adding a framework")::
 
     [project.entry-points."nbrepro.backends"]
     myframework = "myframework_nbrepro:MyFrameworkBackend"

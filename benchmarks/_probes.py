@@ -11,6 +11,7 @@ notebook kernel the shell always exists before the user types ``%load_ext``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import time
@@ -18,6 +19,28 @@ from collections.abc import Callable
 from typing import Any
 
 FRAMEWORKS = ("numpy", "torch", "tensorflow", "keras")
+
+#: A small Keras model (TensorFlow backend) and one training step on a fixed batch: what a
+#: training cell makes TensorFlow run. train_on_batch runs a traced tf.function, which is what
+#: a cleared kernel cache makes expensive (the function is instantiated again).
+TRAIN_SETUP = """
+import numpy as np, keras
+model = keras.Sequential([
+    keras.Input((8,)),
+    keras.layers.Dense(32, activation="relu"),
+    keras.layers.Dropout(0.2),
+    keras.layers.Dense(1),
+])
+model.compile(optimizer="sgd", loss="mse")
+x = np.linspace(-1, 1, 256, dtype="float32").reshape(32, 8)
+y = x.sum(axis=1, keepdims=True)
+model.train_on_batch(x, y)
+"""
+TRAIN_STEP = "loss = model.train_on_batch(x, y)"
+
+# Every cell run gets an id of its own, as each cell of a notebook run top to bottom does
+# (the per-cell seed comes from the id); rerun probes pass one id on purpose.
+_CELL_IDS = (f"cell-{n}" for n in itertools.count())
 
 
 def _shell() -> Any:
@@ -36,16 +59,23 @@ def _timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def _run_cells(shell: Any, cells: int) -> float:
-    """Seconds per cell for ``cells`` runs of an empty cell."""
+def _run_cells(shell: Any, cells: int, code: str = "pass", cell_id: str | None = None) -> float:
+    """Seconds per cell for ``cells`` runs of ``code``, each a new cell unless ``cell_id``."""
     start = time.perf_counter()
     for _ in range(cells):
-        shell.run_cell("pass")
+        shell.run_cell(code, cell_id=cell_id or next(_CELL_IDS))
     return (time.perf_counter() - start) / cells
 
 
-def _per_cell_costs(shell: Any, cells: int, prefix: str, pairs: int = 2) -> dict[str, float]:
-    """Seconds per empty cell in plain seeded mode and in per-cell mode, same shell.
+def _per_cell_costs(
+    shell: Any,
+    cells: int,
+    prefix: str,
+    pairs: int = 2,
+    code: str = "pass",
+    cell_id: str | None = None,
+) -> dict[str, float]:
+    """Seconds per ``code`` cell in plain seeded mode and in per-cell mode, same shell.
 
     The modes alternate so that drift in machine load hits both alike; the fastest block of
     each mode is kept, the usual estimator for a cost that noise can only add to.
@@ -53,15 +83,14 @@ def _per_cell_costs(shell: Any, cells: int, prefix: str, pairs: int = 2) -> dict
     plain: list[float] = []
     per_cell: list[float] = []
     for mode in ("42", "42 --per-cell"):
-        # Warm-up: the first cells compile and cache, and the first per-cell reseed of
-        # TensorFlow creates its global generator; neither recurs in a notebook.
+        # Warm-up: the first cells compile and cache; that does not recur in a notebook.
         shell.run_line_magic("repro_seed", mode)
-        _run_cells(shell, max(cells // 10, 1))
+        _run_cells(shell, max(cells // 10, 1), code, cell_id)
     for _ in range(pairs):
         shell.run_line_magic("repro_seed", "42")
-        plain.append(_run_cells(shell, cells))
+        plain.append(_run_cells(shell, cells, code, cell_id))
         shell.run_line_magic("repro_seed", "42 --per-cell")
-        per_cell.append(_run_cells(shell, cells))
+        per_cell.append(_run_cells(shell, cells, code, cell_id))
     return {f"{prefix}cell_plain_s": min(plain), f"{prefix}cell_per_cell_s": min(per_cell)}
 
 
@@ -93,7 +122,16 @@ def kernel_with_tf(cells: int) -> dict[str, Any]:
     line = "42 --deterministic"
     first = _timed(lambda: shell.run_line_magic("repro_seed", line))
     repeat = _timed(lambda: shell.run_line_magic("repro_seed", line))
-    return {"seed_first_s": first, "seed_repeat_s": repeat, **_per_cell_costs(shell, cells, "tf_")}
+    figures = {"seed_first_s": first, "seed_repeat_s": repeat}
+    figures.update(_per_cell_costs(shell, cells, "tf_"))
+    # A training cell: what reseeding before it makes TensorFlow pay when the step runs.
+    shell.run_cell(TRAIN_SETUP)
+    steps = max(cells // 4, 1)
+    figures.update(_per_cell_costs(shell, steps, "tf_train_", code=TRAIN_STEP))
+    # The same training cell run again and again: each rerun restarts TensorFlow's kernels.
+    rerun = _per_cell_costs(shell, steps, "tf_rerun_", code=TRAIN_STEP, cell_id="rerun")
+    figures.update(rerun)
+    return figures
 
 
 def kernel_without_tf(cells: int) -> dict[str, Any]:

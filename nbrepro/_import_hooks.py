@@ -16,6 +16,8 @@ from types import ModuleType
 from typing import Any
 
 Callback = Callable[[ModuleType], None]
+#: Called with the module's name just before its code runs.
+BeforeCallback = Callable[[str], None]
 
 
 # The finder and loader implement the import protocols by duck typing: importlib.abc would
@@ -25,9 +27,10 @@ Callback = Callable[[ModuleType], None]
 class _NotifyingLoader:
     """Delegates to the real loader, then calls ``callback`` with the loaded module."""
 
-    def __init__(self, loader: Any, callback: Callback) -> None:
+    def __init__(self, loader: Any, callback: Callback, before: BeforeCallback | None) -> None:
         self._loader = loader
         self._callback = callback
+        self._before = before
 
     def create_module(self, spec: ModuleSpec) -> ModuleType | None:
         module: ModuleType | None = self._loader.create_module(spec)
@@ -38,6 +41,8 @@ class _NotifyingLoader:
         module.__loader__ = self._loader
         if module.__spec__ is not None:
             module.__spec__.loader = self._loader
+        if self._before is not None:
+            self._before(module.__name__)
         self._loader.exec_module(module)
         self._callback(sys.modules.get(module.__name__, module))
 
@@ -50,15 +55,24 @@ class PostImportFinder:
 
     def __init__(self) -> None:
         self._callbacks: dict[str, Callback] = {}
+        self._before: dict[str, BeforeCallback] = {}
         self._busy = threading.local()
 
-    def watch(self, name: str, callback: Callback) -> None:
-        """Call ``callback(module)`` after the next import of ``name`` completes."""
+    def watch(self, name: str, callback: Callback, before: BeforeCallback | None = None) -> None:
+        """Call ``callback(module)`` after the next import of ``name`` completes.
+
+        And ``before(name)``, if given, just before the module's code starts to run.
+        """
         self._callbacks[name] = callback
+        if before is None:
+            self._before.pop(name, None)
+        else:
+            self._before[name] = before
 
     def unwatch(self, name: str) -> None:
         """Stop watching ``name``."""
         self._callbacks.pop(name, None)
+        self._before.pop(name, None)
 
     @property
     def watched(self) -> frozenset[str]:
@@ -84,7 +98,8 @@ class PostImportFinder:
             busy.discard(fullname)
         if spec is None or spec.loader is None:
             return None
-        spec.loader = _NotifyingLoader(spec.loader, callback)  # type: ignore[assignment]
+        before = self._before.get(fullname)
+        spec.loader = _NotifyingLoader(spec.loader, callback, before)  # type: ignore[assignment]
         return spec
 
 

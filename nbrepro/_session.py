@@ -20,6 +20,7 @@ from nbrepro._backends import Backend, load_backends
 from nbrepro._config import Config, Determinism
 from nbrepro._derive import derive_from
 from nbrepro._findings import BACKEND_FAILED, Finding, Severity
+from nbrepro._user_seeds import nbrepro_seeding, user_seed_finding
 from nbrepro.errors import NoSeedError, StateMismatchError
 
 STATE_FORMAT = 1
@@ -32,6 +33,14 @@ class UnseededDraw:
     kind: str  #: ``"numpy.default_rng"`` or ``"random.Random"``
     seed: int
     cell: str | None  #: the cell it was created in, when known
+
+
+@dataclass(frozen=True)
+class UserSeed:
+    """A global generator the user's own code seeded while nbrepro was seeding."""
+
+    call: str  #: how it was seeded, ``"np.random.seed(7)"``
+    cell: str | None  #: the cell that did it, when known
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,10 @@ class Session:
         self.cell_seeds: dict[str, int] = {}
         self.last_cell: CellSeed | None = None
         self.current_cell: str | None = None
+        #: adapters whose global generators the user seeded, by name: nbrepro leaves them alone
+        self.user_seeds: dict[str, UserSeed] = {}
+        #: the active generators' states when a watched framework's import began, by module
+        self._before_imports: dict[str, dict[str, Any]] = {}
         self._scope_seed: int | None = None
         self._stream_counts: dict[tuple[str, ...], int] = {}
         self._tracked: dict[tuple[Any, ...], weakref.ref[Any]] = {}
@@ -116,6 +129,7 @@ class Session:
             self.unseeded = []
             self.cell_seeds = {}
             self.last_cell = None
+            self.user_seeds = {}  # an explicit %repro_seed seeds everything again
             if config.threads is not None:
                 _process_settings.set_thread_variables(config.threads)
             finder = _import_hooks.finder()
@@ -125,7 +139,7 @@ class Session:
                 if backend.loaded():
                     self._activate(backend)
                 else:
-                    finder.watch(backend.module, self._on_import)
+                    finder.watch(backend.module, self._on_import, self._before_import)
             self._add(_process_settings.hash_seed_findings())
             return list(self.findings)
 
@@ -137,15 +151,36 @@ class Session:
             self._add(backend.apply_threads(config.threads))
         if config.deterministic is not Determinism.OFF:
             self._add(backend.apply_determinism(config.deterministic, self))
-        backend.seed(self.scope_seed)
+        if backend.name not in self.user_seeds:
+            # Only this framework's own generators: every other stream goes on (a late
+            # import restarts nothing).
+            with nbrepro_seeding():
+                backend.seed(self.scope_seed)
         self.active.append(backend)
         self.active.sort(key=self.backends.index)
+
+    def _before_import(self, name: str) -> None:
+        # Libraries may draw from the global generators while they are imported (importing
+        # TensorFlow 2.21 imports jax, which draws from NumPy's, and rich, which draws from
+        # random's): the user's streams go on afterwards as if the import had drawn nothing,
+        # so that importing a framework earlier or later shifts none of their numbers.
+        with self._lock:
+            if self.config is not None:
+                self._before_imports[name] = {b.name: b.get_state() for b in self.active}
 
     def _on_import(self, module: ModuleType) -> None:
         with self._lock:
             _import_hooks.finder().unwatch(module.__name__)
+            before = self._before_imports.pop(module.__name__, {})
             if self.config is None:
                 return
+            with nbrepro_seeding():
+                for backend in self.active:
+                    if backend.name in before:
+                        # Only what changed: TensorFlow's set_state clears its kernel cache.
+                        state = before[backend.name]
+                        if not _same_state(state, backend.get_state()):
+                            backend.set_state(state)
             for backend in self.backends:
                 if backend.module == module.__name__ and backend not in self.active:
                     try:
@@ -184,6 +219,22 @@ class Session:
         with self._lock:
             self._add(findings)
 
+    def user_seeded(self, names: tuple[str, ...], call: str) -> None:
+        """The user's own ``call`` seeded the global generators of the adapters ``names``.
+
+        nbrepro respects it: per-cell reseeding skips them until ``%repro_seed`` runs again.
+        In per-cell mode that makes the cells after this one depend on the order they run
+        in, which is reported once, for the cell that first did it (NBR304).
+        """
+        with self._lock:
+            cell = self.current_cell
+            new = [name for name in names if name not in self.user_seeds]
+            for name in names:
+                self.user_seeds[name] = UserSeed(call, cell)
+            config = self.config
+            if new and config is not None and config.per_cell:
+                self._add([user_seed_finding(names, call, cell)])
+
     def reset(self) -> None:
         """Undo everything nbrepro changed in this process and forget the configuration."""
         with self._lock:
@@ -221,7 +272,9 @@ class Session:
                 cell, keys = f"source:{digest[:16]}", ("cell-source", digest)
             seed = derive_from(config.seed, keys)
             self._activate_late_imports()
-            self.reseed_scope(seed)
+            # What the user seeded themselves stays theirs (NBR304 said what it costs).
+            names = tuple(b.name for b in self.active if b.name not in self.user_seeds)
+            self.reseed_scope(seed, names if self.user_seeds else None)
             self.last_cell = CellSeed(seed=seed, cell=cell, from_cell_id=bool(cell_id))
             self.cell_seeds[cell] = seed
             return self.last_cell
@@ -231,9 +284,10 @@ class Session:
         with self._lock:
             self._scope_seed = seed
             self._stream_counts = {}
-            for backend in self.active:
-                if names is None or backend.name in names:
-                    backend.seed(seed)
+            with nbrepro_seeding():
+                for backend in self.active:
+                    if names is None or backend.name in names:
+                        backend.seed(seed)
 
     # -- the stream of seeds for generators created without one ---------------------------
 
@@ -311,12 +365,20 @@ class Session:
                     f"the state holds {len(absent)} generator(s) created without a seed that "
                     "this session has not created (or has dropped): run the same code first"
                 )
-            for name, backend_state in state.backends.items():
-                by_name[name].set_state(backend_state)
+            with nbrepro_seeding():
+                for name, backend_state in state.backends.items():
+                    by_name[name].set_state(backend_state)
             for key, saved in state.tracked.items():
                 _set_generator_state(live[key], saved)
             self._scope_seed = state.scope_seed
             self._stream_counts = dict(state.stream_counts)
+
+
+def _same_state(first: Any, second: Any) -> bool:
+    try:
+        return bool(first == second)
+    except (TypeError, ValueError):  # NumPy's holds an array: comparing it is ambiguous
+        return False
 
 
 def _generator_state(generator: Any) -> Any:

@@ -90,6 +90,14 @@ class SeedContext(Protocol):
         """Add findings that arose after the ``apply_*`` calls (an op that ran, say)."""
         ...
 
+    def user_seeded(self, names: tuple[str, ...], call: str) -> None:
+        """The user's own ``call`` just seeded the global generators of the adapters ``names``.
+
+        nbrepro keeps the user's seed: it stops reseeding them before each cell until the next
+        ``%repro_seed``, and in per-cell mode says once what that costs (NBR304).
+        """
+        ...
+
 
 class Backend:
     """Base class of adapters; a subclass overrides what its framework supports.

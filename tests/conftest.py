@@ -102,6 +102,21 @@ def shell() -> Iterator[Any]:
     ip.run_line_magic("unload_ext", "nbrepro")
 
 
+@pytest.fixture
+def run_cell(shell: Any) -> Callable[..., Any]:
+    """Run code in :func:`shell` as a notebook cell, with a front end's cell id if given.
+
+    Returns the cell's result; the test fails if the cell raises.
+    """
+
+    def run(code: str, cell_id: str | None = None) -> Any:
+        result = shell.run_cell(code, store_history=True, cell_id=cell_id)
+        result.raise_error()
+        return result.result
+
+    return run
+
+
 # Variables a kernel started by a front end would not have.
 _START_SETTINGS = {HASH_SEED_VARIABLE, RUNTIME_VARIABLE}
 

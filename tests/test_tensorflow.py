@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -135,3 +136,101 @@ def test_global_generator_repeats_on_every_reseed() -> None:
     nbrepro.seed(22)
     assert draws[0] == draws[1] == draws[2] == draws[3]
     assert tf.random.get_global_generator().normal([3]).numpy().tolist() != draws[0]
+
+
+def _user_seed_findings() -> list[nbrepro.Finding]:
+    return [f for f in nbrepro.audit() if f.code == "NBR304"]
+
+
+def test_user_tf_seed_survives_per_cell_reseeding(run_cell: Callable[..., Any]) -> None:
+    """tf.random.set_seed(3) in a cell: later cells continue its op seeds; NBR304 names it."""
+    run = run_cell
+    run("import tensorflow as tf")
+    run("%repro_seed 42 --per-cell")
+    run("tf.random.set_seed(3)", "seeds")
+    first = run("tf.random.uniform([2]).numpy().tolist()", "draws")
+    second = run("tf.random.uniform([2]).numpy().tolist()", "draws")
+    tf.random.set_seed(3)
+    assert [first, second] == [tf.random.uniform([2]).numpy().tolist() for _ in range(2)]
+    [finding] = _user_seed_findings()
+    assert "tf.random.set_seed(3)" in finding.message
+    assert "tensorflow's global generator" in finding.message
+
+
+def test_user_global_generator_is_never_reset(run_cell: Callable[..., Any]) -> None:
+    """A generator the user installed stays the global one, and keeps its own state."""
+    run = run_cell
+    run("import tensorflow as tf")
+    run("%repro_seed 42 --per-cell")
+    run("mine = tf.random.Generator.from_seed(1); tf.random.set_global_generator(mine)", "set")
+    draw = "tf.random.get_global_generator().normal([2]).numpy().tolist()"
+    first = run(draw, "draws")
+    second = run(draw, "draws")
+    assert run("tf.random.get_global_generator() is mine", "check")
+    reference = tf.random.Generator.from_seed(1)
+    assert [first, second] == [reference.normal([2]).numpy().tolist() for _ in range(2)]
+    [finding] = _user_seed_findings()
+    assert "tf.random.set_global_generator(<Generator>)" in finding.message
+
+
+def test_keras_set_random_seed_is_one_finding_for_every_generator_it_seeds(
+    run_cell: Callable[..., Any],
+) -> None:
+    """keras.utils.set_random_seed(3): random, NumPy, TensorFlow and Keras are all the user's."""
+    run = run_cell
+    run("import random, numpy as np, keras")
+    run("%repro_seed 42 --per-cell")
+    run("keras.utils.set_random_seed(3)", "seeds")
+    first = run("[random.random(), float(np.random.rand())]", "draws")
+    second = run("[random.random(), float(np.random.rand())]", "draws")
+    keras.utils.set_random_seed(3)
+    assert [first, second] == [[random.random(), float(np.random.rand())] for _ in range(2)]
+    [finding] = _user_seed_findings()
+    assert finding.message.startswith("keras.utils.set_random_seed(3)")
+    for name in ("random", "numpy", "tensorflow", "keras"):
+        assert f"{name}'s global generator" in finding.message
+
+
+def test_per_cell_reseeds_nbrepros_global_generators_and_op_seeds(
+    run_cell: Callable[..., Any],
+) -> None:
+    """Rerunning a cell repeats tf.random ops, the global generator and keras.random."""
+    run = run_cell
+    run("import tensorflow as tf, keras")
+    run("%repro_seed 42 --per-cell")
+    draw = (
+        "[tf.random.uniform([2]).numpy().tolist(), "
+        "tf.random.get_global_generator().normal([2]).numpy().tolist(), "
+        "keras.ops.convert_to_numpy(keras.random.normal([2])).tolist()]"
+    )
+    first = run(draw, "draws")
+    run(draw, "other")
+    assert run(draw, "draws") == first
+    assert run(draw, "another") != first
+    assert not _user_seed_findings()
+
+
+def test_tf_generators_made_by_earlier_cells_keep_their_state(run_cell: Callable[..., Any]) -> None:
+    """A tf.random.Generator held in a variable is not reset by per-cell reseeding."""
+    run = run_cell
+    run("import tensorflow as tf")
+    run("%repro_seed 42 --per-cell")
+    run("g = tf.random.Generator.from_seed(5)", "make")
+    first = run("g.normal([2]).numpy().tolist()", "draws")
+    second = run("g.normal([2]).numpy().tolist()", "draws")
+    reference = tf.random.Generator.from_seed(5)
+    assert [first, second] == [reference.normal([2]).numpy().tolist() for _ in range(2)]
+
+
+def test_a_global_generator_from_before_seeding_is_left_as_it_was() -> None:
+    """seed() makes a global generator of its own; the one the user held keeps its state."""
+    held = tf.random.Generator.from_seed(9)
+    tf.random.set_global_generator(held)
+    held_state = held.state.numpy().tolist()
+    nbrepro.seed(4)
+    assert held.state.numpy().tolist() == held_state
+    ours = tf.random.get_global_generator()
+    assert ours is not held
+    assert ours.normal([2]).numpy().tolist() == (
+        tf.random.Generator.from_seed(4).normal([2]).numpy().tolist()
+    )

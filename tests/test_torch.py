@@ -5,7 +5,7 @@ from __future__ import annotations
 import pickle
 import warnings
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -179,3 +179,40 @@ def test_torch_imported_after_seeding_is_seeded_on_import(
     values, deterministic = seeded_run.rsplit(" ", 1)
     assert deterministic.strip() == "True"
     assert values == manual_run.rsplit(" ", 1)[0]
+
+
+def test_seeding_matches_torch_manual_seed() -> None:
+    """nbrepro's seed leaves torch's generator state exactly as torch.manual_seed would."""
+    nbrepro.seed(11)
+    ours = torch.get_rng_state()
+    torch.manual_seed(11)
+    assert torch.equal(ours, torch.get_rng_state())
+
+
+def test_user_manual_seed_survives_per_cell_reseeding(run_cell: Callable[..., Any]) -> None:
+    """torch.manual_seed(5) in a cell: later cells continue it; NBR304 names it once."""
+    run = run_cell
+    run("import torch")
+    run("%repro_seed 42 --per-cell")
+    run("torch.manual_seed(5)", "seeds")
+    first = run("torch.rand(2).tolist()", "draws")
+    second = run("torch.rand(2).tolist()", "draws")
+    assert first + second == torch.rand(4, generator=torch.Generator().manual_seed(5)).tolist()
+    [finding] = [f for f in nbrepro.audit() if f.code == "NBR304"]
+    assert (
+        "torch.manual_seed(5)" in finding.message and "torch's global generator" in finding.message
+    )
+
+
+def test_torch_generators_made_by_earlier_cells_keep_their_state(
+    run_cell: Callable[..., Any],
+) -> None:
+    """A torch.Generator held in a variable is not reset by per-cell reseeding."""
+    run = run_cell
+    run("import torch")
+    run("%repro_seed 42 --per-cell")
+    run("g = torch.Generator().manual_seed(3)", "make")
+    first = run("torch.rand(2, generator=g).tolist()", "draws")
+    second = run("torch.rand(2, generator=g).tolist()", "draws")
+    assert first + second == torch.rand(4, generator=torch.Generator().manual_seed(3)).tolist()
+    assert not [f for f in nbrepro.audit() if f.code == "NBR304"]

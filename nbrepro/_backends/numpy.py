@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from nbrepro._findings import THREAD_SETTING_TOO_LATE, Finding, Severity
 from nbrepro._process_settings import start_environment
+from nbrepro._user_seeds import SeedingWatch
 from nbrepro.adapters import Backend
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ class NumpyBackend(Backend):
     def __init__(self) -> None:
         self._original_default_rng: Any = None
         self._thread_limits: Any = None
+        self._watch = SeedingWatch()
 
     def install(self, session: SeedContext) -> None:
         if self._original_default_rng is not None:
@@ -46,6 +48,9 @@ class NumpyBackend(Backend):
             return original(seed)
 
         np.random.default_rng = default_rng
+        # The user's own np.random.seed(x) wins over nbrepro's reseeding (nbrepro._user_seeds).
+        modules = ("numpy.random", "numpy.random.mtrand")
+        self._watch.watch(session, self.name, "np.random.seed", modules, "seed")
 
     @property
     def original_default_rng(self) -> Any:
@@ -53,6 +58,7 @@ class NumpyBackend(Backend):
         return self._original_default_rng
 
     def uninstall(self) -> None:
+        self._watch.undo()
         if self._original_default_rng is not None:
             self.framework().random.default_rng = self._original_default_rng
             self._original_default_rng = None

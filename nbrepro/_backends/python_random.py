@@ -6,6 +6,7 @@ import platform
 import random
 from typing import TYPE_CHECKING, Any
 
+from nbrepro._user_seeds import SeedingWatch
 from nbrepro.adapters import Backend
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ class PythonRandomBackend(Backend):
 
     def __init__(self) -> None:
         self._original_seed: Any = None
+        self._watch = SeedingWatch()
 
     def version(self) -> str:
         return platform.python_version()
@@ -29,8 +31,9 @@ class PythonRandomBackend(Backend):
             return
         original = self._original_seed = random.Random.seed
 
-        # Random.__init__ calls self.seed(x), so patching seed covers Random() as well as
-        # random.seed(). SystemRandom overrides seed and stays untouched, as it should.
+        # Random.__init__ calls self.seed(x), so patching seed covers Random(). (random.seed
+        # is the global instance's method, bound to the original when random was imported.)
+        # SystemRandom overrides seed and stays untouched, as it should.
         def seed(self: random.Random, a: Any = None, version: int = 2) -> None:
             if a is None and session.seeded:
                 a = session.stream_seed("random.Random")
@@ -42,8 +45,10 @@ class PythonRandomBackend(Backend):
         seed.__doc__ = original.__doc__
         seed.__wrapped__ = original  # type: ignore[attr-defined]
         random.Random.seed = seed  # type: ignore[method-assign]
+        self._watch.watch(session, self.name, "random.seed", ["random"], "seed")
 
     def uninstall(self) -> None:
+        self._watch.undo()
         if self._original_seed is not None:
             random.Random.seed = self._original_seed  # type: ignore[method-assign]
             self._original_seed = None

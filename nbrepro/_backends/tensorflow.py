@@ -2,16 +2,39 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
+import random
+import sys
 from typing import Any
 
 from nbrepro._findings import TF_DETERMINISM_OFF, THREAD_SETTING_TOO_LATE
+from nbrepro._user_seeds import SeedingWatch
 from nbrepro.adapters import Backend, Determinism, Finding, SeedContext, Severity, restart_fix
 
 
 def _internals(name: str) -> Any:
     # Only ever called once TensorFlow is imported, so this imports nothing new.
     return importlib.import_module(f"tensorflow.python.{name}")
+
+
+# Where TensorFlow exports its seeding functions (tf.random, tf.random.experimental, compat).
+_RANDOM_API = (
+    "tensorflow._api.v2.random",
+    "tensorflow._api.v2.compat.v2.random",
+    "tensorflow._api.v2.compat.v1.random",
+)
+_GENERATOR_API = (
+    "tensorflow.python.ops.stateful_random_ops",
+    *_RANDOM_API,
+    *(f"{module}.experimental" for module in _RANDOM_API),
+)
+_SET_SEED_API = ("tensorflow.python.framework.random_seed", *_RANDOM_API[:2])
+_SET_RANDOM_SEED_API = (
+    "tensorflow.python.framework.random_seed",
+    "tensorflow._api.v2.compat.v1",
+    "tensorflow._api.v2.compat.v1.random",
+)
 
 
 class TensorflowBackend(Backend):
@@ -28,31 +51,101 @@ class TensorflowBackend(Backend):
     def __init__(self) -> None:
         self._saved: bool | None = None
         self._state_layout_checked = False
+        self._generator: Any = None  # the global tf.random.Generator nbrepro made
+        self._pending: int | None = None  # the seed of the next one, made on first use
+        self._original_get_global: Any = None
+        self._getters_replaced: list[Any] = []  # the modules whose getter is nbrepro's
+        #: global seeds that may have built stateful random kernels since the cache was cleared
+        self._in_force: set[int | None] = set()
+        self._watch = SeedingWatch()
+
+    def install(self, session: SeedContext) -> None:
+        if self._original_get_global is None:
+            self._make_global_generator_lazily()
+        if not self._watch.active:
+            watch = self._watch.watch
+            cleared = self._in_force.clear  # TensorFlow's set_seed clears the kernel cache
+            watch(session, self.name, "tf.random.set_seed", _SET_SEED_API, "set_seed", cleared)
+            label = "tf.compat.v1.set_random_seed"
+            watch(session, self.name, label, _SET_RANDOM_SEED_API, "set_random_seed", cleared)
+            label = "tf.random.set_global_generator"
+            watch(session, self.name, label, _GENERATOR_API, "set_global_generator")
+
+    def _make_global_generator_lazily(self) -> None:
+        # Made from the seed on first use rather than at seeding time: creating it runs
+        # TensorFlow's first eager ops (~100 ms in a fresh process, ~2 ms later), which most
+        # notebooks never need. TensorFlow would make it from OS entropy, or raise under op
+        # determinism, so its getter is replaced wherever it is exported.
+        stateful = _internals("ops.stateful_random_ops")
+        original = self._original_get_global = stateful.get_global_generator
+        init_scope = _internals("framework.ops").init_scope
+
+        @functools.wraps(original)
+        def get_global_generator() -> Any:
+            if self._pending is not None and stateful.global_generator is None:
+                seed, self._pending = self._pending, None
+                with init_scope():  # as TensorFlow makes it: outside any function being traced
+                    generator = stateful.Generator.from_seed(seed)
+                if not self._state_layout_checked:
+                    computed = self._state_from_seed(seed, stateful, generator.algorithm)
+                    self._state_layout_checked = bool((generator.state.numpy() == computed).all())
+                stateful.global_generator = self._generator = generator
+            return original()
+
+        for name in _GENERATOR_API:
+            module: Any = sys.modules.get(name)
+            if module is not None and getattr(module, "get_global_generator", None) is original:
+                module.get_global_generator = get_global_generator
+                self._getters_replaced.append(module)
+
+    def uninstall(self) -> None:
+        self._watch.undo()
+        for module in self._getters_replaced:
+            module.get_global_generator = self._original_get_global
+        self._getters_replaced = []
+        self._original_get_global = self._pending = self._generator = None
 
     def version(self) -> str:
         return str(getattr(self.framework(), "__version__", "unknown"))
 
     def seed(self, seed: int) -> None:
-        tf = self.framework()
-        # The global tf.random.Generator would otherwise be created from OS entropy on first
-        # use; reset it in place so references the user holds stay valid. This goes first:
-        # set_seed clears TensorFlow's kernel cache, and an op run after that pays for
-        # building its kernel again (about 4 ms instead of 0.5 ms, per cell in per-cell mode).
+        self._seed_global_generator(seed)
+        self._set_global_seed(seed)
+
+    def _seed_global_generator(self, seed: int) -> None:
         stateful = _internals("ops.stateful_random_ops")
-        generator = stateful.global_generator
-        if generator is None:
-            tf.random.set_global_generator(tf.random.Generator.from_seed(seed))
-        elif self._state_layout_checked:
-            generator.state.assign(self._state_from_seed(seed, stateful, generator.algorithm))
-        else:
-            generator.reset_from_seed(seed)
-            expected = generator.state.numpy()
-            computed = self._state_from_seed(seed, stateful, generator.algorithm)
-            self._state_layout_checked = bool((expected == computed).all())
-        # Sets the global seed and resets the op-seed counter derived from it, so tf.random
-        # ops and tf.data shuffles with no seed of their own repeat; clearing the kernel
-        # cache restarts stateful random kernels that were built with the same op seeds.
-        tf.random.set_seed(seed)
+        current = stateful.global_generator
+        if current is not None and current is self._generator:
+            # nbrepro's own: reset in place, so that functions traced over it see it too.
+            if self._state_layout_checked:
+                current.state.assign(self._state_from_seed(seed, stateful, current.algorithm))
+            else:
+                current.reset_from_seed(seed)
+            return
+        # None, or one the user (or TensorFlow, from OS entropy) made before %repro_seed:
+        # that object keeps its own state; the global one is made anew from the seed.
+        stateful.global_generator = self._generator = None
+        self._pending = seed
+
+    def _set_global_seed(self, seed: int) -> None:
+        # What tf.random.set_seed does in eager mode (context._set_global_seed): the global
+        # seed, and a new op-seed sequence derived from it, so tf.random ops and tf.data
+        # shuffles with no seed of their own repeat. It also clears the kernel cache, so that
+        # stateful random kernels cached under the same (global, op) seed pair restart; but
+        # every kernel goes, and a cell's next training step then rebuilds its function
+        # (~100 ms). A pair can only be cached under a global seed that was in force since the
+        # last clear: with a seed new since then, nothing needs clearing.
+        context_module = _internals("eager.context")
+        context = context_module.context()
+        self._in_force.add(context._seed)  # the seed in force now, the user's included
+        eager = context_module.executing_eagerly() and hasattr(context, "_rng")
+        if eager and (seed not in self._in_force or context._context_handle is None):
+            context._seed = seed
+            context._rng = random.Random(seed)
+            self._in_force.add(seed)
+            return
+        self.framework().random.set_seed(seed)
+        self._in_force = {seed}
 
     @staticmethod
     def _state_from_seed(seed: int, stateful: Any, algorithm: Any) -> Any:
@@ -137,13 +230,15 @@ class TensorflowBackend(Backend):
             "global_seed": context._seed,  # no public getter exists
             "op_seeds": context._rng.getstate() if context._rng is not None else None,
             "generator": None if generator is None else generator.state.numpy().tobytes(),
+            "pending": self._pending,  # the seed of a global generator not made yet
         }
 
     def set_state(self, state: Any) -> None:
         tf = self.framework()
         context = _internals("eager.context").context()
         if state["global_seed"] is not None:
-            tf.random.set_seed(state["global_seed"])
+            tf.random.set_seed(state["global_seed"])  # restarts cached stateful kernels
+            self._in_force = {state["global_seed"]}
         if state["op_seeds"] is not None and context._rng is not None:
             context._rng.setstate(state["op_seeds"])
         if state["generator"] is not None:
@@ -151,3 +246,5 @@ class TensorflowBackend(Backend):
 
             generator = tf.random.get_global_generator()
             generator.state.assign(np.frombuffer(state["generator"], dtype=np.int64))
+        elif state.get("pending") is not None:
+            self._seed_global_generator(state["pending"])

@@ -1,0 +1,158 @@
+"""Seeding the user does themselves: noticed, so that nbrepro never overrides it.
+
+While nbrepro seeds, each adapter replaces its framework's public seeding functions
+(``random.seed``, ``np.random.seed``, ``torch.manual_seed``, ``tf.random.set_seed``,
+``tf.random.set_global_generator``, ``keras.utils.set_random_seed``) with a wrapper that calls
+the original and tells the session which frameworks the user's code just seeded. The session
+then leaves those generators alone: per-cell reseeding skips them until the next
+``%repro_seed`` (see ``Session.user_seeded``).
+
+A call made inside another watched call is part of it: ``keras.utils.set_random_seed(7)``
+seeds ``random``, NumPy and TensorFlow through their own (watched) functions, and is reported
+once, as itself, for all four. nbrepro's own calls go through :func:`nbrepro_seeding` and are
+never the user's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from nbrepro._findings import USER_SEED_IN_PER_CELL_MODE, Finding, Severity
+
+if TYPE_CHECKING:
+    from nbrepro.adapters import SeedContext
+
+
+class _CallStack(threading.local):
+    def __init__(self) -> None:
+        self.ours = 0  #: depth of nbrepro's own seeding on this thread
+        self.call: str | None = None  #: the outermost watched call the user is making
+        self.names: list[str] = []  #: the frameworks that call has seeded so far
+
+
+_STACK = _CallStack()
+
+
+@contextlib.contextmanager
+def nbrepro_seeding() -> Iterator[None]:
+    """Seeding done by nbrepro itself in this block: the watched functions do not report it."""
+    _STACK.ours += 1
+    try:
+        yield
+    finally:
+        _STACK.ours -= 1
+
+
+def _describe(label: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    shown = [_short(a) for a in args] + [f"{k}={_short(v)}" for k, v in kwargs.items()]
+    return f"{label}({', '.join(shown)})"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, int | str | float | bool | type(None)):
+        text = repr(value)
+        return text if len(text) <= 24 else text[:20] + "..."
+    return f"<{type(value).__name__}>"
+
+
+class SeedingWatch:
+    """The wrappers one adapter put over its framework's seeding functions; undone together."""
+
+    def __init__(self) -> None:
+        self._replaced: list[tuple[Any, str, Any]] = []
+
+    @property
+    def active(self) -> bool:
+        """Whether any function is watched now."""
+        return bool(self._replaced)
+
+    def watch(
+        self,
+        session: SeedContext,
+        name: str,
+        label: str,
+        modules: Iterable[str],
+        attribute: str,
+        after: Callable[[], None] | None = None,
+    ) -> None:
+        """Watch ``attribute`` of each of ``modules`` already imported (the public aliases).
+
+        ``name`` is the adapter the function seeds, ``label`` how the user spells the call
+        (``"np.random.seed"``), ``after`` what the adapter does once the user has called it.
+        Modules not imported are skipped: watching never imports anything. A call with no
+        arguments, or ``None``, reseeds from OS entropy and is not the user's fixed seed.
+        """
+        original: Any = None
+        for module_name in modules:
+            module = sys.modules.get(module_name)
+            found = getattr(module, attribute, None) if module is not None else None
+            if found is None:
+                continue
+            if original is None:
+                original = found
+            if found is not original:
+                continue
+            wrapper = _wrap(session, name, label, original, after)
+            setattr(module, attribute, wrapper)
+            self._replaced.append((module, attribute, original))
+
+    def undo(self) -> None:
+        """Put every original function back."""
+        for module, attribute, original in reversed(self._replaced):
+            setattr(module, attribute, original)
+        self._replaced = []
+
+
+def _wrap(
+    session: SeedContext,
+    name: str,
+    label: str,
+    original: Any,
+    after: Callable[[], None] | None,
+) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def seeding(*args: Any, **kwargs: Any) -> Any:
+        stack = _STACK
+        fixed = any(a is not None for a in (*args, *kwargs.values()))
+        if stack.ours or not fixed or not session.seeded:
+            return original(*args, **kwargs)
+        outermost = stack.call is None
+        if outermost:
+            stack.call, stack.names = _describe(label, args, kwargs), []
+        try:
+            result = original(*args, **kwargs)
+            if name not in stack.names:
+                stack.names.append(name)
+            if after is not None:
+                after()
+        finally:
+            if outermost:
+                call, names = stack.call, stack.names
+                stack.call, stack.names = None, []
+        if outermost and call is not None and names:
+            session.user_seeded(tuple(names), call)
+        return result
+
+    return seeding
+
+
+def user_seed_finding(names: tuple[str, ...], call: str, cell: str | None) -> Finding:
+    """NBR304: in per-cell mode, the user's ``call`` in ``cell`` seeded the ``names`` generators."""
+    generators = " and ".join(f"{name}'s global generator" for name in names)
+    where = f" in {cell}" if cell else ""
+    after = f"cells after {cell}" if cell else "later cells"
+    pronoun = "it" if len(names) == 1 else "them"
+    return Finding(
+        USER_SEED_IN_PER_CELL_MODE,
+        Severity.WARNING,
+        f"{call}{where} seeded {generators}: nbrepro keeps your seed and no longer reseeds "
+        f"{pronoun} before each cell, so {after} depend on the order they run in for {generators}",
+        "draw from a generator of your own instead of reseeding a global one "
+        '(rng = nbrepro.rng("noise"), or np.random.default_rng / torch.Generator seeded with '
+        'nbrepro.derive_seed("noise")), or drop --per-cell; %repro_seed again reseeds everything',
+    )

@@ -246,7 +246,7 @@ def test_deterministic_sets_the_flag_while_xla_has_not_started(
     run_fresh: Callable[..., list[str]],
 ) -> None:
     """Imported but not started: the flag is set in place, merged with the user's, no finding.
-    Already started: NBR206 (info on a CPU-only jaxlib), fixed by a restart with the flag;
+    Already started: NBR206 (info where JAX runs on CPU), fixed by a restart with the flag;
     a process started with the flag has no finding."""
     early, late = (
         json.loads(out)

@@ -38,15 +38,6 @@ DETERMINISTIC_OPS_FLAG = "--xla_gpu_deterministic_ops"
 #: The finding when XLA started its backends without the determinism flag.
 XLA_DETERMINISM_NOT_IN_FORCE = "NBR206"
 
-# Distributions that give jaxlib a GPU backend; with none of them, XLA only runs on CPU,
-# where the flag changes nothing (https://docs.jax.dev/en/latest/installation.html).
-_GPU_PLUGINS = (
-    "jax-cuda13-plugin",
-    "jax-cuda12-plugin",
-    "jax-cuda11-plugin",
-    "jax-rocm7-plugin",
-    "jax-rocm60-plugin",
-)
 _BRIDGE = "jax._src.xla_bridge"
 
 
@@ -70,10 +61,6 @@ def deterministic_ops_set(flags: str | None) -> bool:
         if name == DETERMINISTIC_OPS_FLAG:
             value = given or "true"  # the last one wins, as in XLA's parser
     return value is not None and value.lower() in ("true", "1")
-
-
-def _gpu_capable() -> bool:
-    return any(distribution_version(name) is not None for name in _GPU_PLUGINS)
 
 
 class JaxBackend(Backend):
@@ -114,8 +101,9 @@ class JaxBackend(Backend):
             or deterministic_ops_set(os.environ.get(XLA_FLAGS_VARIABLE))
         ):
             return []
-        gpu = _gpu_capable()
-        where = "" if gpu else " (this jaxlib runs on CPU only, where it changes nothing)"
+        # The backends have started, so asking for their devices starts nothing.
+        gpu = any(device.platform == "gpu" for device in self.framework().devices())
+        where = "" if gpu else " (JAX runs on CPU here, where it changes nothing)"
         return [
             Finding(
                 XLA_DETERMINISM_NOT_IN_FORCE,

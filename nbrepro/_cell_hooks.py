@@ -11,7 +11,13 @@ labels (``In [3]``) taken out, scoped to the cell for the static findings of a c
 its source where the front end sends no id) and to the session for the rest. A key is shown
 once; it is forgotten when the finding goes away (the cell was fixed and rerun, the setting
 changed), so the finding is shown again if it comes back. Rerunning a cell with the same
-finding shows nothing new. Severity ``info`` is never shown; ``quiet`` shows nothing.
+finding shows nothing new. A cell that loads nbrepro or seeds it prints its own summary, so
+what the session holds at its end counts as said (only that cell's static findings get lines).
+Severity ``info`` is never shown; ``quiet`` shows nothing.
+
+The cell's number: IPython 9.8 raises ``execution_count`` before ``pre_run_cell``, earlier
+releases after the cell, so the label is read accordingly there (it is what findings made
+during the cell name) and taken from ``post_run_cell``'s ``result.execution_count`` after it.
 """
 
 from __future__ import annotations

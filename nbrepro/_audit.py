@@ -74,9 +74,11 @@ _ORDERED_CONSUMERS = frozenset({"list", "tuple", "enumerate", "zip", "iter", "ma
 _ORDER_FREE = frozenset({"sorted", "len", "set", "frozenset", "min", "max", "any", "all", "sum",
                          "Counter"})  # fmt: skip
 _SET_METHODS = frozenset({"union", "intersection", "difference", "symmetric_difference", "copy"})
-# A cell that only prints or logs under a clock condition changes no result (progress lines).
+# A branch that only prints, logs or saves under a clock condition changes no result
+# (progress lines, checkpoints every few minutes).
 _REPORTING = frozenset({"print", "display", "info", "debug", "warning", "log", "write",
-                        "set_postfix", "set_description"})  # fmt: skip
+                        "set_postfix", "set_description", "save", "save_weights",
+                        "save_checkpoint", "savefig", "flush"})  # fmt: skip
 _SAMPLE = 16  # elements looked at to tell whether a live container holds str or bytes
 
 

@@ -80,6 +80,7 @@ def test_static_check_finds(source: str, code: str) -> None:
         "digits = list({1, 2, 3})\nfor i in set(range(5)):\n    pass",
         "if elapsed is None:\n    elapsed = time.time()",
         "if time.time() - last > 5:\n    print(step)\n    last = time.time()",
+        "if time.time() - saved > 600:\n    torch.save(model.state_dict(), path)",
         "timings = {'fit': time.time() - start}\nif timings and loss < 0.1:\n    pass",
     ],
 )

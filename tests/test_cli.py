@@ -574,13 +574,22 @@ def test_hostile_json_exits_2_with_one_line(
 
 
 def refused_before_running(
-    target: Path, workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    target: Path,
+    workdir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: str = "run",
 ) -> str:
-    """``nbrepro run -o TARGET``: must exit 2 before a cell runs; its stderr."""
+    """``nbrepro COMMAND NB -o TARGET``: must exit 2 before a cell runs; its stderr."""
+    name = "seeded_numpy_reproduces.ipynb"
+    if command == "rerun":  # give the notebook a record to repeat
+        notebook = read(workdir / name)
+        nbrepro.seed(5)
+        embed(notebook, build_record(session()))
+        write_notebook(notebook, workdir / name)
     status, _, err = nbrepro_main(
-        "run", "seeded_numpy_reproduces.ipynb", "-o", target,
-        cwd=workdir, capsys=capsys, monkeypatch=monkeypatch,
-    )  # fmt: skip
+        command, name, "-o", target, cwd=workdir, capsys=capsys, monkeypatch=monkeypatch
+    )
     assert status == 2, err
     assert "done in" not in err, "refused before executing anything"
     assert len(err.strip().splitlines()) == 1, err
@@ -588,13 +597,17 @@ def refused_before_running(
     return err
 
 
-def test_run_refuses_a_fifo_as_output(
-    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("command", ["run", "rerun"])
+def test_run_and_rerun_refuse_a_fifo_as_output(
+    command: str,
+    workdir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """-o onto a FIFO: refused up front (no hang opening it), and it stays a FIFO."""
     fifo = workdir / "pipe.ipynb"
     os.mkfifo(fifo)
-    refused_before_running(fifo, workdir, capsys, monkeypatch)
+    refused_before_running(fifo, workdir, capsys, monkeypatch, command)
     assert stat.S_ISFIFO(fifo.lstat().st_mode)
 
 

@@ -9,9 +9,9 @@ to seed, capture or restore. What varies between runs is where keys come from (u
 flagged by the static cell checks) and, on GPU, XLA's nondeterministic kernels (scatter,
 GEMMs, convolutions chosen by autotuning). ``--xla_gpu_deterministic_ops=true`` in
 ``XLA_FLAGS`` switches those off (https://openxla.org/xla/determinism; it implies
-``--xla_gpu_exclude_nondeterministic_ops``). XLA reads ``XLA_FLAGS`` once, when JAX starts
-its first backend: after ``import jax`` but before the first computation, setting it still
-works; after that only a new process can take it.
+``--xla_gpu_exclude_nondeterministic_ops``, openxla/xla#12520). XLA reads ``XLA_FLAGS`` once,
+when JAX starts its first backend: after ``import jax`` but before the first computation,
+setting it still works; after that only a new process can take it.
 """
 
 from __future__ import annotations
@@ -164,7 +164,9 @@ class JaxBackend(Backend):
     @staticmethod
     def _backends_started() -> bool:
         bridge = sys.modules.get(_BRIDGE)
+        if bridge is None:  # nothing has asked JAX for a backend yet
+            return False
         started = getattr(bridge, "backends_are_initialized", None)
-        if started is None:  # a JAX without the check: assume the worst
-            return True
+        if started is None:  # an older JAX: the registry the check reads
+            return bool(getattr(bridge, "_backends", True))
         return bool(started())

@@ -304,6 +304,26 @@ def test_repro_restart_starts_the_kernel_with_the_flag(kernel: Callable[..., Ker
 
 
 @pytest.mark.kernel
+def test_a_started_xla_is_named_until_a_restart_gives_it_the_flag(
+    kernel: Callable[..., Kernel],
+) -> None:
+    """JAX computed before %repro_seed --deterministic: the summary names NBR206 as needing a
+    new process; after %repro_restart the same cells say nothing of it."""
+    cells = ("import jax\njax.numpy.ones(2).block_until_ready()", "%load_ext nbrepro")
+    k = kernel()
+    for cell in cells:
+        k.run(cell)
+    printed = k.run("%repro_seed 5 --deterministic")
+    assert "NBR206" in printed and "XLA_FLAGS" in printed, printed
+    k.output(k.send("%repro_restart", cell_id="restart"))
+    k.wait_for_new_process()
+    for cell in cells:
+        k.run(cell)
+    printed = k.run("%repro_seed 5 --deterministic")
+    assert "NBR206" not in printed, printed
+
+
+@pytest.mark.kernel
 def test_nbrepro_run_deterministic_starts_the_kernel_with_the_flag(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

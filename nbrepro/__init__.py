@@ -33,6 +33,7 @@ from nbrepro._api import (
     status,
 )
 from nbrepro._findings import Finding, Severity
+from nbrepro._metric import metric
 from nbrepro._session import RNGState
 from nbrepro._status import FrameworkStatus, Status
 from nbrepro._workers import dataloader_generator, worker_init_fn
@@ -85,6 +86,7 @@ __all__ = [
     "fingerprint",
     "jax_key",
     "load_ipython_extension",
+    "metric",
     "reset",
     "restore_state",
     "rng",

@@ -21,6 +21,10 @@ MAX_SEED = 2**31 - 1
 MAX_THREADS = 1024
 #: Where no seed is given, a seed in this variable is used instead of a fresh draw.
 REPLAY_SEED_VARIABLE = "NBREPRO_SEED"
+#: Set by ``nbrepro sweep`` in the kernels it starts: that run's seed, which replaces the seed
+#: the notebook gives (or draws), so that each run of a sweep is under its own derived seed.
+SWEEP_SEED_VARIABLE = "NBREPRO_SWEEP_SEED"
+
 # ASCII digits only: str.isdigit() and int() also take other scripts' digits (U+FF14), and
 # int() takes signs and underscores ("+3", "1_0"), none of which a seed may be written with.
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
@@ -43,6 +47,7 @@ class SeedSource(str, enum.Enum):
 
     USER = "user"
     AUTO = "auto"
+    SWEEP = "sweep"  #: ``nbrepro sweep`` chose it for this run (SWEEP_SEED_VARIABLE)
 
 
 @dataclass(frozen=True)
@@ -150,7 +155,15 @@ def make_config(
     flags = {"deterministic": deterministic, "strict": strict, "per_cell": per_cell, "quiet": quiet}
     for name, flag in flags.items():
         validate_flag(flag, name)
-    if seed is None:
+    sweep = os.environ.get(SWEEP_SEED_VARIABLE)
+    if sweep is not None:
+        if seed is not None:
+            validate_seed(seed)  # a bad seed is still an error, sweep or not
+        try:
+            chosen, source = validate_seed(sweep), SeedSource.SWEEP
+        except InvalidSeedError as error:
+            raise InvalidSeedError(f"{SWEEP_SEED_VARIABLE}: {error}") from None
+    elif seed is None:
         # nbrepro rerun replays an auto-assigned seed through this variable.
         replay = os.environ.get(REPLAY_SEED_VARIABLE)
         try:

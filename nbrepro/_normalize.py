@@ -17,6 +17,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from nbrepro._metric import METRIC_MIME
+
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 _UNIT = r"(?:ns|µs|μs|us|ms|s|sec|secs|seconds?|min)"
@@ -112,7 +114,8 @@ def normalize_cell(outputs: list[Mapping[str, Any]]) -> list[dict[str, str]]:
     """One code cell's outputs, normalised.
 
     Kept: stdout (consecutive writes joined, then progress redraws resolved), results and
-    displays (their text/plain, or every other representation when there is none), errors
+    displays (their text/plain, or every other representation when there is none; an
+    ``nbrepro.metric``'s exact value as well), errors
     (name and value). Dropped: stderr (logs, progress bars and warnings, which repeat with
     timestamps and counts), execution counts, output metadata and transient display ids.
     Masked in what is kept: see :func:`mask`, and widget model ids.
@@ -131,6 +134,8 @@ def normalize_cell(outputs: list[Mapping[str, Any]]) -> list[dict[str, str]]:
         elif kind in ("execute_result", "display_data"):
             data = output.get("data", {})
             shown = {"text/plain": data["text/plain"]} if "text/plain" in data else data
+            if METRIC_MIME in data:  # compared exactly, not as its rounded text
+                shown = {**shown, METRIC_MIME: data[METRIC_MIME]}
             for mime, value in sorted(shown.items()):
                 normalised.append({"type": "result", "mime": mime, "text": _shown(mime, value)})
         elif kind == "error":

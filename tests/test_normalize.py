@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from nbrepro._normalize import _MASKS, mask, normalize_outputs, render_terminal
+from nbrepro._normalize import _MASKS, mask, normalize_cell, normalize_outputs, render_terminal
 
 
 def test_masks_addresses_timestamps_and_durations() -> None:
@@ -141,3 +143,16 @@ def test_widget_model_ids_are_masked() -> None:
     first = normalize_outputs(widget("0b5c3f6e2a7d4e1f9c8b7a6d5e4f3a2b"))
     assert first == normalize_outputs(widget("9f8e7d6c5b4a39281706f5e4d3c2b1a0"))
     assert "<model-id>" in first[0][0]["text"]
+
+
+def test_metrics_are_compared_exactly_not_as_their_rounded_text() -> None:
+    from nbrepro._metric import metric_bundle
+
+    def cell(value: float) -> list[dict[str, Any]]:
+        return [{"output_type": "display_data", "data": metric_bundle("loss", value)}]
+
+    assert (
+        metric_bundle("loss", 0.5)["text/plain"] == metric_bundle("loss", 0.5 + 1e-12)["text/plain"]
+    )
+    assert normalize_cell(cell(0.5)) != normalize_cell(cell(0.5 + 1e-12))
+    assert normalize_cell(cell(0.5)) == normalize_cell(cell(0.5))

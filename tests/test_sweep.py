@@ -398,3 +398,18 @@ def test_nbrepro_run_lists_the_metrics_the_notebook_reported(tmp_path: Path) -> 
     executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
     (value,) = notebook_metrics(executed.cells)["score"]
     assert f"nbrepro run: metric score = {value:.6g}" in done.stdout.splitlines()
+
+
+def test_a_sweep_seed_replaces_the_notebooks_own_and_says_so(
+    shell: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("NBREPRO_SWEEP_SEED", "1234")
+    shell.run_line_magic("repro_seed", "42")
+    assert "nbrepro: seed 1234 (from nbrepro sweep)" in capsys.readouterr().out
+    assert (nbrepro.status().seed, nbrepro.status().seed_source) == (1234, "sweep")
+    with pytest.raises(nbrepro.InvalidSeedError, match="-1"):
+        nbrepro.seed(-1)  # a bad seed is still refused
+    monkeypatch.setenv("NBREPRO_SWEEP_SEED", "abc")
+    with pytest.raises(nbrepro.InvalidSeedError, match="NBREPRO_SWEEP_SEED"):
+        nbrepro.seed(42)
+    assert nbrepro.status().seed == 1234  # the state in force stays

@@ -57,10 +57,10 @@ _ENTROPY = frozenset(
 _LISTING_FUNCTIONS = frozenset({"os.listdir", "listdir", "os.scandir", "scandir", "glob.glob",
                                 "glob.iglob", "iglob"})  # fmt: skip
 _LISTING_METHODS = frozenset({"iterdir", "glob", "rglob"})
-# Bit generators and legacy RandomState: with no seed they read OS entropy, and nbrepro only
-# covers default_rng() and random.Random().
-_UNCOVERED = frozenset({"PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64", "SeedSequence",
-                        "RandomState"})  # fmt: skip
+# Every generator NumPy, random and TensorFlow make without a seed, and torch.seed(), take the
+# experiment stream's next seed while seeded. A torch.Generator's .seed() method reseeds from OS
+# entropy, and torch's Generator type cannot be covered: those are flagged.
+_TORCH_GENERATORS = frozenset({"torch.Generator", "th.Generator"})
 _DRAW_PREFIXES = ("random.", "np.random.", "numpy.random.", "tf.random.", "tensorflow.random.")
 _TORCH_DRAWS = frozenset(
     {"rand", "randn", "randint", "randperm", "normal", "bernoulli", "multinomial", "rand_like",
@@ -166,6 +166,7 @@ class _CellVisitor(ast.NodeVisitor):
         self._clock_names: set[str] = set()  # names this cell bound to a clock value, so far
         self._clock_reads = 0  # clock calls and clock names read so far
         self._clock_source = ""  # the last of them, for the message
+        self._torch_generators: set[str] = set()  # names bound to torch.Generator(...) here
 
     def add(self, code: str, severity: Severity, message: str, fix: str) -> None:
         finding = Finding(code, severity, f"{message} in {self.cell}", fix)
@@ -419,20 +420,20 @@ class _CellVisitor(ast.NodeVisitor):
             and not name.startswith("glob.")
         ):
             self._listings.append((node, name or f"….{last}"))
-        if last in _UNCOVERED and not node.args and not node.keywords:
+        if name in _TORCH_GENERATORS and id(node) in self._assigned_to:
+            self._torch_generators.add(self._assigned_to[id(node)])
+        if (
+            last == "seed"
+            and not node.args
+            and not node.keywords
+            and self._is_torch_generator(node)
+        ):
             self.add(
                 codes.UNCOVERED_GENERATOR,
                 Severity.WARNING,
-                f"{name or last}() without a seed reads OS entropy and nbrepro cannot seed it,",
-                f"pass a seed: {last}(nbrepro.derive_seed(...)), or use np.random.default_rng()",
-            )
-        if last == "from_non_deterministic_state":
-            self.add(
-                codes.TF_NONDETERMINISTIC_GENERATOR,
-                Severity.ERROR,
-                "tf.random.Generator.from_non_deterministic_state() is seeded from OS entropy",
-                "use tf.random.Generator.from_seed(nbrepro.derive_seed(...)) or "
-                "tf.random.get_global_generator()",
+                "a torch.Generator's .seed() reseeds it from OS entropy, which nbrepro cannot "
+                "seed,",
+                "seed it: generator.manual_seed(nbrepro.derive_seed(...))",
             )
         if last == "DataLoader":
             keywords = {k.arg: k.value for k in node.keywords}
@@ -457,6 +458,15 @@ class _CellVisitor(ast.NodeVisitor):
             self._tf_data_nondeterministic()
         if _is_draw(name):
             self.report.draws = True
+
+    def _is_torch_generator(self, node: ast.Call) -> bool:
+        if not isinstance(node.func, ast.Attribute):
+            return False
+        receiver = node.func.value
+        if isinstance(receiver, ast.Call):
+            return dotted_name(receiver.func) in _TORCH_GENERATORS
+        name = dotted_name(receiver)
+        return name in self._torch_generators or name.endswith("default_generator")
 
     def _tf_data_nondeterministic(self) -> None:
         self.add(
@@ -551,30 +561,7 @@ def runtime_findings(session: Session, namespace: Mapping[str, Any] | None = Non
     for backend in session.backends or load_backends():
         if backend.loaded():
             found += backend.audit()
-    if namespace is not None:
-        found += _early_default_rng(session, namespace)
     return found
-
-
-def _early_default_rng(session: Session, namespace: Mapping[str, Any]) -> list[Finding]:
-    # The function NumPy had before nbrepro covered it, if nbrepro did.
-    original = next(
-        (getattr(b, "original_default_rng", None) for b in session.active if b.name == "numpy"),
-        None,
-    )
-    if original is None:
-        return []
-    names = [name for name, value in list(namespace.items()) if value is original]
-    return [
-        Finding(
-            codes.DEFAULT_RNG_IMPORTED_EARLY,
-            Severity.WARNING,
-            f"{name!r} is NumPy's default_rng imported by name before nbrepro covered it: "
-            "calling it with no seed reads OS entropy",
-            "call np.random.default_rng() through the module, or import it after %repro_seed",
-        )
-        for name in names
-    ]
 
 
 def seed_findings(session: Session) -> list[Finding]:

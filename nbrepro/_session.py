@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from types import FrameType, ModuleType
 from typing import Any
 
-from nbrepro import _import_hooks, _process_settings
+from nbrepro import _fork, _import_hooks, _process_settings
 from nbrepro._backends import Backend, load_backends
 from nbrepro._config import Config, Determinism
 from nbrepro._derive import derive_from
@@ -30,9 +30,12 @@ STATE_FORMAT = 1
 class UnseededDraw:
     """A generator created without a seed, and the seed nbrepro gave it instead."""
 
-    kind: str  #: ``"numpy.default_rng"`` or ``"random.Random"``
+    kind: str  #: ``"numpy.default_rng"``, ``"numpy.PCG64"``, ``"random.Random"``, ...
     seed: int
     cell: str | None  #: the cell it was created in, when known
+    #: the module whose import created it (a library's own generator), ``None`` for the
+    #: user's code
+    library: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,8 @@ class Session:
         #: data fingerprints recorded by %repro_data / nbrepro.fingerprint(record=True)
         self.data: dict[str, Any] = {}
         self.unseeded: list[UnseededDraw] = []
+        #: processes forked while seeded, and the seed each child was given (``nbrepro._fork``)
+        self.forks: list[UnseededDraw] = []
         self.cell_seeds: dict[str, int] = {}
         self.last_cell: CellSeed | None = None
         self.current_cell: str | None = None
@@ -127,6 +132,7 @@ class Session:
             self._stream_counts = {}
             self._tracked = {}
             self.unseeded = []
+            self.forks = []
             self.cell_seeds = {}
             self.last_cell = None
             self.user_seeds = {}  # an explicit %repro_seed seeds everything again
@@ -140,6 +146,7 @@ class Session:
                     self._activate(backend)
                 else:
                     finder.watch(backend.module, self._on_import, self._before_import)
+            _fork.install(self)
             self._add(_process_settings.hash_seed_findings())
             return list(self.findings)
 
@@ -243,6 +250,7 @@ class Session:
             for backend in self.backends:
                 backend.uninstall()
             _import_hooks.remove_finder()
+            _fork.uninstall(self)
             listeners = self.listeners  # the displays outlive a reset: they show it
             self.__init__()  # type: ignore[misc]
             self.listeners = listeners
@@ -305,8 +313,22 @@ class Session:
             self._stream_counts[stream] = count + 1
             key = (self.scope_seed, *stream, count)
             seed = derive_from(self.scope_seed, ("unseeded", *stream, count))
-            self.unseeded.append(UnseededDraw(kind=kind, seed=seed, cell=self.current_cell))
+            self.unseeded.append(
+                UnseededDraw(kind=kind, seed=seed, cell=self.current_cell, library=importing)
+            )
             self._last_key = key
+            return seed
+
+    def fork_seed(self) -> int:
+        """The seed for the next process forked while seeded; recorded in :attr:`forks`.
+
+        ``derive_seed("fork", n)`` for the n-th fork (from the cell's seed in per-cell mode).
+        """
+        with self._lock:
+            count = self._stream_counts.get(("os.fork",), 0)
+            self._stream_counts[("os.fork",)] = count + 1
+            seed = derive_from(self.scope_seed, ("fork", count))
+            self.forks.append(UnseededDraw(kind="os.fork", seed=seed, cell=self.current_cell))
             return seed
 
     def track(self, generator: Any) -> None:
@@ -382,16 +404,25 @@ def _same_state(first: Any, second: Any) -> bool:
 
 
 def _generator_state(generator: Any) -> Any:
+    # A NumPy Generator, a legacy RandomState, a NumPy bit generator, a random.Random.
     if hasattr(generator, "bit_generator"):
         return generator.bit_generator.state
-    return generator.getstate()
+    if hasattr(generator, "get_state"):
+        return generator.get_state()
+    if hasattr(generator, "getstate"):
+        return generator.getstate()
+    return generator.state
 
 
 def _set_generator_state(generator: Any, state: Any) -> None:
     if hasattr(generator, "bit_generator"):
         generator.bit_generator.state = state
-    else:
+    elif hasattr(generator, "set_state"):
+        generator.set_state(state)
+    elif hasattr(generator, "setstate"):
         generator.setstate(state)
+    else:
+        generator.state = state
 
 
 def _importing_module() -> str | None:

@@ -8,11 +8,8 @@ from typing import Any
 
 from nbrepro._config import make_config
 from nbrepro._derive import derive_from
+from nbrepro._fork import CHILD_BACKENDS
 from nbrepro._session import session
-
-# Frameworks a worker process seeds: fork-safe ones. TensorFlow is not fork-safe and its
-# tf.data workers are threads of the main process, seeded by the main process's seed.
-_WORKER_BACKENDS = ("random", "numpy", "torch")
 
 
 def global_rank() -> int:
@@ -33,24 +30,24 @@ def worker_init_fn(worker_id: int) -> None:
 
     torch seeds each worker's ``random``, NumPy and torch from ``base_seed`` and the worker id
     (NumPy only since torch 1.9, PyTorch PR #56488), where ``base_seed`` comes from the main
-    process's seeded torch generator. Two things still repeat: under DDP every rank gets the
-    same base seed, so every rank draws the same "random" augmentations; and a forked worker
-    continues a copy of nbrepro's stream for unseeded generators (``default_rng()``,
-    ``random.Random()``), so every worker gets the same ones. This seeds ``random``, NumPy,
-    torch and that stream in the worker with ``derive_seed(initial_seed, "worker",
-    worker_id, "rank", rank)``: different for every worker and rank, the same in every run.
+    process's seeded torch generator; nbrepro gives each forked worker its own stream for
+    unseeded generators (``default_rng()``, ``random.Random()``). What still repeats: under
+    DDP every rank gets the same base seed and the same fork seeds, so every rank draws the
+    same "random" augmentations. This seeds ``random``, NumPy, torch and that stream in the
+    worker with ``derive_seed(initial_seed, "worker", worker_id, "rank", rank)``: different
+    for every worker and rank, the same in every run.
     """
     torch = sys.modules["torch"]  # a DataLoader worker has torch loaded
     seed = derive_from(torch.initial_seed(), ("worker", worker_id, "rank", global_rank()))
     current = session()
     if current.seeded:  # a forked worker: it inherited the parent's session
-        current.reseed_scope(seed, _WORKER_BACKENDS)
+        current.reseed_scope(seed, CHILD_BACKENDS)
     else:
         # A spawned worker (macOS, Windows, "spawn"/"forkserver" contexts) or a parent that
         # never seeded: give the worker a session of its own, so that its unseeded
         # default_rng()/Random() draw from a stream too.
-        current.apply(make_config(seed), only=_WORKER_BACKENDS)
-        current.reseed_scope(seed, _WORKER_BACKENDS)
+        current.apply(make_config(seed), only=CHILD_BACKENDS)
+        current.reseed_scope(seed, CHILD_BACKENDS)
 
 
 def dataloader_generator(*keys: Any) -> Any:

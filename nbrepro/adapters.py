@@ -81,8 +81,9 @@ class SeedContext(Protocol):
     def track(self, generator: Any) -> None:
         """Remember the generator just seeded by :meth:`stream_seed`, for ``capture_state``.
 
-        The generator must be weakly referenceable and expose ``bit_generator.state`` (NumPy)
-        or ``getstate()``/``setstate()`` (``random``).
+        The generator must be weakly referenceable and expose ``bit_generator.state`` (a NumPy
+        ``Generator``), ``get_state()``/``set_state()`` (``RandomState``),
+        ``getstate()``/``setstate()`` (``random``) or a settable ``state`` (a bit generator).
         """
         ...
 

@@ -94,13 +94,16 @@ def test_worker_init_fn_gives_each_worker_its_own_draws(column: int) -> None:
     assert set(worker0.tolist()).isdisjoint(worker1.tolist())
 
 
-def test_without_worker_init_fn_workers_repeat_unseeded_generators() -> None:
-    """Without it, every forked worker continues the same copy of nbrepro's seed stream."""
-    # Only this stream: torch itself seeds each worker's random, NumPy and torch apart
-    # (NumPy since torch 1.9, PyTorch PR #56488).
+def test_without_worker_init_fn_forked_workers_get_their_own_unseeded_generators() -> None:
+    """Without it, each forked worker still gets its own stream (nbrepro's at-fork seed)."""
+    # torch itself seeds each worker's random, NumPy and torch apart (NumPy since torch 1.9,
+    # PyTorch PR #56488); nbrepro's stream for unseeded generators is seeded at the fork.
     nbrepro.seed(0)
-    worker0, worker1 = _by_worker(_load(), UNSEEDED)
-    assert torch.equal(worker0, worker1)
+    first = _load()
+    worker0, worker1 = _by_worker(first, UNSEEDED)
+    assert set(worker0.tolist()).isdisjoint(worker1.tolist())
+    nbrepro.seed(0)
+    assert torch.equal(first, _load())
 
 
 def test_without_worker_init_fn_ranks_repeat_every_draw(monkeypatch: pytest.MonkeyPatch) -> None:

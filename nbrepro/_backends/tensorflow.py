@@ -51,6 +51,7 @@ class TensorflowBackend(Backend):
     def __init__(self) -> None:
         self._saved: bool | None = None
         self._state_layout_checked = False
+        self._original_from_entropy: Any = None
         self._generator: Any = None  # the global tf.random.Generator nbrepro made
         self._pending: int | None = None  # the seed of the next one, made on first use
         self._original_get_global: Any = None
@@ -70,6 +71,21 @@ class TensorflowBackend(Backend):
             watch(session, self.name, label, _SET_RANDOM_SEED_API, "set_random_seed", cleared)
             label = "tf.random.set_global_generator"
             watch(session, self.name, label, _GENERATOR_API, "set_global_generator")
+        # from_non_deterministic_state() seeds from OS entropy (and raises under op
+        # determinism): while seeded it makes the generator from the stream's next seed.
+        if self._original_from_entropy is not None:
+            return
+        generator_class = self.framework().random.Generator
+        original = generator_class.__dict__["from_non_deterministic_state"]
+        self._original_from_entropy = original
+
+        @functools.wraps(original.__func__)
+        def from_non_deterministic_state(cls: Any, alg: Any = None) -> Any:
+            if not session.seeded:
+                return original.__func__(cls, alg)
+            return cls.from_seed(session.stream_seed("tf.random.Generator"), alg=alg)
+
+        generator_class.from_non_deterministic_state = classmethod(from_non_deterministic_state)
 
     def _make_global_generator_lazily(self) -> None:
         # Made from the seed on first use rather than at seeding time: creating it runs
@@ -104,6 +120,10 @@ class TensorflowBackend(Backend):
             module.get_global_generator = self._original_get_global
         self._getters_replaced = []
         self._original_get_global = self._pending = self._generator = None
+        if self._original_from_entropy is not None:
+            generator_class = self.framework().random.Generator
+            generator_class.from_non_deterministic_state = self._original_from_entropy
+            self._original_from_entropy = None
 
     def version(self) -> str:
         return str(getattr(self.framework(), "__version__", "unknown"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -129,6 +130,42 @@ def _capture_alerts(session: SeedContext) -> Callable[[], None]:
     return stop
 
 
+def _cover_entropy_reseeding(torch: Any, session: SeedContext) -> list[tuple[Any, str, Any]]:
+    """Make ``torch.seed()``, ``torch.cuda.seed()`` and ``seed_all()`` take the stream's seed.
+
+    They reseed from OS entropy. ``torch.Generator().seed()`` does too, but its type is
+    immutable: the static check flags it instead (NBR302). Returns what it replaced.
+    """
+    replaced: list[tuple[Any, str, Any]] = []
+    covers = (
+        ((torch, torch.random), "seed", "torch.seed", torch.manual_seed),
+        ((torch.cuda, torch.cuda.random), "seed", "torch.cuda.seed", torch.cuda.manual_seed),
+        (
+            (torch.cuda, torch.cuda.random),
+            "seed_all",
+            "torch.cuda.seed_all",
+            torch.cuda.manual_seed_all,
+        ),
+    )
+    for modules, name, kind, manual_seed in covers:
+        original = getattr(modules[0], name)
+
+        def seed(original: Any = original, kind: str = kind, manual_seed: Any = manual_seed) -> Any:
+            if not session.seeded:
+                return original()
+            value = session.stream_seed(kind)
+            manual_seed(value)
+            # torch.seed() returns the seed it used; the CUDA ones return nothing.
+            return value if kind == "torch.seed" else None
+
+        functools.update_wrapper(seed, original)
+        for module in modules:
+            if getattr(module, name, None) is original:
+                setattr(module, name, seed)
+                replaced.append((module, name, original))
+    return replaced
+
+
 def _cpu_only(torch: Any) -> bool:
     """Whether this process has no accelerator torch could seed (checked without starting one)."""
     for name in ("cuda", "xpu", "mtia"):
@@ -152,12 +189,16 @@ class TorchBackend(Backend):
         self._saved: tuple[bool, bool, bool, bool] | None = None
         self._saved_threads: tuple[int, int] | None = None  # (found, applied)
         self._stop_alerts: Callable[[], None] | None = None
+        self._replaced: list[tuple[Any, str, Any]] = []
         self._watch = SeedingWatch()
         self._cpu_only: bool | None = None
 
     def install(self, session: SeedContext) -> None:
+        if not self._replaced:
+            self._replaced = _cover_entropy_reseeding(self.framework(), session)
         if not self._watch.active:
-            # torch.manual_seed(x) in the user's code is the user's seed (nbrepro._user_seeds).
+            # After the covers above, which call the original manual_seed: torch.seed() is
+            # nbrepro's to seed, torch.manual_seed(x) is the user's (nbrepro._user_seeds).
             modules = ("torch", "torch.random")
             self._watch.watch(session, self.name, "torch.manual_seed", modules, "manual_seed")
 
@@ -239,6 +280,9 @@ class TorchBackend(Backend):
 
     def uninstall(self) -> None:
         self._watch.undo()
+        for module, name, original in self._replaced:
+            setattr(module, name, original)
+        self._replaced = []
         # Put back the intra-op count found, unless it is no longer the one set here: when
         # torch and NumPy share one OpenMP runtime, the NumPy backend's threadpoolctl limits
         # resize torch's pool as well (before this backend runs) and restore it themselves.

@@ -1,4 +1,4 @@
-"""What the browser tests share: JupyterLab 4 started in a temp dir, Debian's Chromium.
+"""What the browser tests share: JupyterLab 4 or Notebook 7 started in a temp dir, Chromium.
 
 Needs the ``browser`` extra (jupyterlab, playwright) and ``/usr/bin/chromium``
 (``apt-get install chromium``); the tests skip without them. Playwright is only the driver
@@ -67,11 +67,15 @@ def free_port() -> int:
 
 @dataclass(frozen=True)
 class Lab:
-    """A running JupyterLab: ``root`` is the folder it serves."""
+    """A running JupyterLab (``app="lab"``) or Notebook 7 (``app="notebook"``).
+
+    ``root`` is the folder it serves.
+    """
 
     root: Path
     base: str
     token: str
+    app: str = "lab"
 
     def add_notebook(self, name: str, cells: list[str]) -> Path:
         """Write a notebook of code cells ``cells`` into the served folder; its path."""
@@ -80,14 +84,27 @@ class Lab:
         return path
 
     def url(self, name: str) -> str:
-        """The URL that opens notebook ``name`` in JupyterLab."""
-        return f"{self.base}/lab/tree/{name}?token={self.token}"
+        """The URL that opens notebook ``name``."""
+        where = "lab/tree" if self.app == "lab" else "notebooks"
+        return f"{self.base}/{where}/{name}?token={self.token}"
 
 
 @pytest.fixture
 def jupyterlab(tmp_path: Path) -> Iterator[Lab]:
     """JupyterLab 4 serving an empty ``tmp_path / "notebooks"``, isolated from the user's own."""
     pytest.importorskip("jupyterlab", reason="needs the browser extra: pip install '.[browser]'")
+    yield from serve(tmp_path, "lab")
+
+
+@pytest.fixture
+def notebook7(tmp_path: Path) -> Iterator[Lab]:
+    """Notebook 7 serving an empty ``tmp_path / "notebooks"``, isolated from the user's own."""
+    pytest.importorskip("notebook", reason="needs the browser extra: pip install '.[browser]'")
+    yield from serve(tmp_path, "notebook")
+
+
+def serve(tmp_path: Path, app: str) -> Iterator[Lab]:
+    """Run ``jupyter lab`` or ``jupyter notebook`` (``app``) until the generator is closed."""
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
     settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
@@ -110,15 +127,23 @@ def jupyterlab(tmp_path: Path) -> Iterator[Lab]:
         JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"),
     )
     log = (tmp_path / "jupyter.log").open("w")
+    # window.jupyterapp, to run commands and read the notebook's state
+    options = (
+        [
+            "--LabApp.expose_app_in_browser=True",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ]
+        if app == "lab"
+        else ["--JupyterNotebookApp.expose_app_in_browser=True"]
+    )
     server = subprocess.Popen(
         [
-            sys.executable, "-m", "jupyter", "lab",
+            sys.executable, "-m", "jupyter", app,
             "--allow-root", "--no-browser",
             f"--port={port}", "--ip=127.0.0.1",
             f"--ServerApp.token={token}",
             f"--ServerApp.root_dir={notebooks}",
-            "--LabApp.expose_app_in_browser=True",  # window.jupyterapp, to run commands
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            *options,
         ],
         env=env,
         stdout=log,
@@ -135,9 +160,9 @@ def jupyterlab(tmp_path: Path) -> Iterator[Lab]:
                 if server.poll() is not None or time.monotonic() > deadline:
                     log.flush()
                     output = (tmp_path / "jupyter.log").read_text()
-                    pytest.fail(f"JupyterLab did not start:\n{output}")
+                    pytest.fail(f"jupyter {app} did not start:\n{output}")
                 time.sleep(0.25)
-        yield Lab(root=notebooks, base=base, token=token)
+        yield Lab(root=notebooks, base=base, token=token, app=app)
     finally:
         server.terminate()  # the server shuts its kernels down on SIGTERM
         try:

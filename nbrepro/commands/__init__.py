@@ -3,6 +3,8 @@
     cli      parsing, dispatch, exit statuses, Ctrl-C
     run      ``nbrepro run``: execute in a fresh kernel, write the notebook with its record
     verify   ``nbrepro verify``: run several times, compare, name the first differing cell
+    explain  ``nbrepro explain`` / ``verify --explain``: the first differing torch operation
+             (or variable), where, and why
     rerun    ``nbrepro rerun``: repeat a recorded run; drift and matching outputs
     show     ``nbrepro show``: print a notebook's record
 

@@ -2,7 +2,8 @@
 
 Exit statuses (:class:`nbrepro.commands.Status`): ``run`` 0 executed, 1 a cell raised / timed
 out / killed the kernel, 2 usage, input or output error, or the kernel did not start.
-``verify`` 0 reproducible, 1 not reproducible, 2 error (bad notebook, a run failed). ``rerun``
+``verify`` and ``explain`` 0 reproducible, 1 not reproducible, 2 error (bad notebook, a run
+failed, a cell that fails under the recorder). ``rerun``
 0 every executed cell's output matches, 1 some differ or a cell failed, 2 error (no readable
 or a damaged record, ...). ``show`` 0, or 2 without a readable record. Every command: 130
 after Ctrl-C, 143 after SIGTERM, once every kernel it started is stopped. Progress goes to
@@ -115,7 +116,28 @@ def parser() -> argparse.ArgumentParser:
         default=1,
         help="kernels running at the same time (1)",
     )
+    verify.add_argument(
+        "--explain",
+        action="store_true",
+        help="when runs diverge, rerun twice with a torch recorder and name the first "
+        "operation (or variable) that differs, where, and why (see `nbrepro explain`)",
+    )
+    _max_ops(verify)
     _common(verify)
+
+    explain = commands.add_parser(
+        "explain",
+        help="name the first torch operation (or variable) that differs between two runs",
+        description="Run NB twice in fresh kernels; when the runs diverge, run it twice more "
+        "up to the first differing cell with a recorder of torch operations on, and report "
+        "the first operation whose output differs (operator, shapes, dtype, device, cell and "
+        "line), whether it is nondeterministic itself or its inputs already differed, and "
+        "where those came from; for notebooks without torch work, the first differing "
+        "variable. Exit 0 reproducible, 1 diverged, 2 error.",
+    )
+    explain.add_argument("notebook", metavar="NB", type=Path, help="the notebook to explain")
+    _max_ops(explain)
+    _common(explain)
 
     rerun = commands.add_parser(
         "rerun",
@@ -196,6 +218,18 @@ def _output(command: argparse.ArgumentParser, what: str, infix: str) -> None:
         type=Path,
         help=f"where to write {what} (default: NB with {infix} before the suffix; the source "
         "is only overwritten when OUT names it)",
+    )
+
+
+def _max_ops(command: argparse.ArgumentParser) -> None:
+    from nbrepro._recorder import DEFAULT_CAP
+
+    command.add_argument(
+        "--max-ops",
+        metavar="N",
+        type=_positive("max-ops"),
+        default=DEFAULT_CAP,
+        help=f"torch operations the recorder keeps per run ({DEFAULT_CAP}; about 60 bytes each)",
     )
 
 
@@ -284,18 +318,39 @@ def _dispatch(args: argparse.Namespace) -> Result:
         from nbrepro.commands.show import show
 
         return show(args.notebook, as_json=args.json)
+    if args.command == "explain":
+        from nbrepro.commands.explain import ExplainResult, explain
+
+        return ExplainResult(
+            [
+                explain(
+                    args.notebook,
+                    cap=args.max_ops,
+                    timeout=args.timeout,
+                    kernel_name=args.kernel,
+                    progress=progress_printer(args.quiet),
+                )
+            ]
+        )
     from nbrepro.commands.verify import VerifyResult, verify
 
-    return VerifyResult(
-        verify(
-            args.notebooks,
-            runs=args.runs,
-            jobs=args.jobs,
-            timeout=args.timeout,
-            kernel_name=args.kernel,
-            progress=progress_printer(args.quiet),
-        )
+    verifications = verify(
+        args.notebooks,
+        runs=args.runs,
+        jobs=args.jobs,
+        timeout=args.timeout,
+        kernel_name=args.kernel,
+        progress=progress_printer(args.quiet),
     )
+    if args.explain:
+        from nbrepro.commands.explain import ExplainResult, explain_verifications
+
+        return ExplainResult(
+            explain_verifications(
+                verifications, args.max_ops, args.timeout, args.kernel, progress_printer(args.quiet)
+            )
+        )
+    return VerifyResult(verifications)
 
 
 class _Terminated(BaseException):

@@ -1,0 +1,405 @@
+"""The kernel side of ``nbrepro explain``: a trace of every torch operation, as hashes.
+
+Nothing here runs in ordinary cells. ``nbrepro explain`` executes a copy of the notebook that
+starts with :func:`install` and ends with :func:`finish`; this module is imported only there.
+:func:`install` never imports torch: when the notebook has not imported it yet, a post-import
+hook (:mod:`nbrepro._import_hooks`) starts the recorder the moment the notebook's own code does.
+
+The recorder is a ``TorchDispatchMode``: every ATen operation passes through it, factory
+functions included. Per operation it keeps a few dozen bytes in flat arrays: the operator,
+where in the notebook it was called (cell execution count and line), a hash of its outputs,
+and for each input a reference to the operation that produced it (or "none": a tensor torch
+did not make, such as ``torch.from_numpy``'s) with that input's hash, and the hash of each
+non-tensor argument (``time.time()`` passed to ``torch.full``). Outputs are hashed where they
+live (``torch.hash_tensor``, an xor reduction of the elements' 64-bit patterns, on the
+tensor's device); only the 8-byte hash comes back. A cap on the number of operations bounds
+the memory; reaching it stops recording and remembers the cell.
+
+:func:`finish` also fingerprints the notebook's variables (the variable-level report for
+notebooks without torch work) and writes everything to a temporary file whose path it returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import sys
+import tempfile
+import zlib
+from array import array
+from types import CodeType, FrameType, ModuleType
+from typing import Any
+
+#: Default cap on recorded operations (about 60 bytes each: some 60 MB at the cap).
+DEFAULT_CAP = 1_000_000
+
+_MASK = (1 << 64) - 1
+#: Input references that are not an operation's index.
+EXTERNAL = -1  #: a tensor no recorded operation produced
+SCALAR = -2  #: a non-tensor argument (its hash is that of its repr)
+
+_ARRAYS = ("op", "loc", "meta", "out", "in_start", "in_ref", "in_hash", "in_arg")
+
+
+class Trace:
+    """What the recorder collected, in flat arrays (one row per operation / per input)."""
+
+    def __init__(self) -> None:
+        self.op = array("i")  #: operator id (index into ``op_names``)
+        self.loc = array("i")  #: location id (index into ``locations``)
+        self.meta = array("i")  #: output description id (index into ``metas``)
+        self.out = array("Q")  #: combined hash of the operation's outputs
+        self.in_start = array("I")  #: first row of this operation's inputs
+        self.in_ref = array("q")  #: producing operation, EXTERNAL or SCALAR
+        self.in_hash = array("Q")  #: the input's hash
+        self.in_arg = array("h")  #: which argument of the operator it was
+        self.op_names: list[str] = []
+        self.op_args: list[list[str]] = []
+        self.locations: list[tuple[int, int, str]] = []  #: (execution count, line, file)
+        self.metas: list[str] = []  #: outputs' shapes, dtypes and devices, as reports show them
+        self.capped_at: int | None = None  #: location id of the operation the cap refused
+        self.torch = False  #: whether torch was ever recorded
+
+    def to_bytes(self) -> bytes:
+        """The trace as one JSON header line followed by the arrays' bytes."""
+        header = {
+            "op_names": self.op_names,
+            "op_args": self.op_args,
+            "locations": self.locations,
+            "metas": self.metas,
+            "capped_at": self.capped_at,
+            "torch": self.torch,
+            "arrays": [
+                (name, getattr(self, name).typecode, len(getattr(self, name))) for name in _ARRAYS
+            ],
+        }
+        parts = [json.dumps(header).encode() + b"\n"]
+        parts += [getattr(self, name).tobytes() for name in _ARRAYS]
+        return b"".join(parts)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Trace:
+        """Read what :meth:`to_bytes` wrote."""
+        line, _, rest = data.partition(b"\n")
+        header = json.loads(line)
+        trace = cls()
+        trace.op_names = header["op_names"]
+        trace.op_args = header["op_args"]
+        trace.locations = [tuple(location) for location in header["locations"]]
+        trace.metas = header["metas"]
+        trace.capped_at = header["capped_at"]
+        trace.torch = header["torch"]
+        offset = 0
+        for name, typecode, length in header["arrays"]:
+            values = array(typecode)
+            size = values.itemsize * length
+            values.frombytes(rest[offset : offset + size])
+            offset += size
+            setattr(trace, name, values)
+        return trace
+
+    def inputs(self, index: int) -> range:
+        """The input rows of operation ``index``."""
+        end = self.in_start[index + 1] if index + 1 < len(self.op) else len(self.in_ref)
+        return range(self.in_start[index], end)
+
+
+def _mix(accumulated: int, value: int) -> int:
+    return ((accumulated * 0x100000001B3) ^ value) & _MASK
+
+
+def _scalar_hash(value: object) -> int:
+    # repr, not hash(): str hashes change with PYTHONHASHSEED, and floats' reprs round-trip.
+    return zlib.crc32(repr(value).encode())
+
+
+class _Recorder:
+    """The state behind the dispatch mode: the trace and the tensors' provenance."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.trace = Trace()
+        self.op_ids: dict[Any, int] = {}
+        self.loc_ids: dict[tuple[int, int, str], int] = {}
+        self.meta_ids: dict[str, int] = {}
+        self.cells: dict[CodeType, int | None] = {}
+        #: id(tensor) -> (weak reference, version, producing op, hash)
+        self.made: dict[int, tuple[Any, int, int, int]] = {}
+        self.mode: Any = None
+        self.torch: ModuleType | None = None
+
+    # -- provenance ------------------------------------------------------------------------
+
+    def hash(self, tensor: Any) -> int:
+        """The tensor's hash, computed on its device; 0 where no hash applies (meta, sparse)."""
+        torch = self.torch
+        assert torch is not None
+        try:
+            value = int(torch.hash_tensor(tensor.detach()).item())
+        except (RuntimeError, AttributeError, TypeError, NotImplementedError):
+            try:
+                # torch without hash_tensor, or a dtype it refuses: the bytes' weighted sum.
+                flat = tensor.detach().contiguous().reshape(-1).view(torch.uint8).to(torch.int64)
+                weights = torch.arange(flat.numel(), device=flat.device) % 251 + 1
+                value = int((flat * weights).sum().item())
+            except (RuntimeError, TypeError, NotImplementedError):
+                return 0
+        return value & _MASK
+
+    def remember(self, tensor: Any, op_index: int) -> int:
+        import weakref
+
+        key = id(tensor)
+        value = self.hash(tensor)
+
+        def forget(_: object) -> None:
+            self.made.pop(key, None)
+
+        try:
+            ref = weakref.ref(tensor, forget)
+        except TypeError:
+            return value
+        self.made[key] = (ref, tensor._version, op_index, value)
+        return value
+
+    def provenance(self, tensor: Any) -> tuple[int, int]:
+        """(producing operation or EXTERNAL, hash) for an input tensor."""
+        entry = self.made.get(id(tensor))
+        if entry is not None and entry[0]() is tensor and entry[1] == tensor._version:
+            return entry[2], entry[3]
+        return EXTERNAL, self.hash(tensor)
+
+    # -- locations -------------------------------------------------------------------------
+
+    def cell_of(self, code: CodeType) -> int | None:
+        """The execution count of the cell ``code`` was compiled from, or None."""
+        if code in self.cells:
+            return self.cells[code]
+        number: int | None = None
+        name = code.co_filename
+        shell = _shell()
+        mapped = getattr(getattr(shell, "compile", None), "_filename_map", {})
+        if name in mapped:
+            number = int(mapped[name])
+        elif name.startswith("<ipython-input-"):  # IPython 7: <ipython-input-N-hash>
+            number = int(name.split("-")[2])
+        self.cells[code] = number
+        return number
+
+    def location(self, frame: FrameType | None) -> int:
+        """The id of the innermost notebook-cell frame's (cell, line), or of an unknown place."""
+        place = (0, 0, "")
+        outermost = None
+        while frame is not None:
+            number = self.cell_of(frame.f_code)
+            if number is not None:
+                place = (number, frame.f_lineno, "")
+                break
+            outermost = frame
+            frame = frame.f_back
+        else:
+            if outermost is not None:  # no cell frame: a thread, a callback
+                place = (0, outermost.f_lineno, outermost.f_code.co_filename)
+        found = self.loc_ids.get(place)
+        if found is None:
+            found = self.loc_ids[place] = len(self.trace.locations)
+            self.trace.locations.append(place)
+        return found
+
+    # -- recording -------------------------------------------------------------------------
+
+    def op_id(self, func: Any) -> int:
+        found = self.op_ids.get(func)
+        if found is None:
+            found = self.op_ids[func] = len(self.trace.op_names)
+            name = func.name() if hasattr(func, "name") else str(func)
+            self.trace.op_names.append(name)
+            schema = getattr(func, "_schema", None)
+            self.trace.op_args.append([a.name for a in schema.arguments] if schema else [])
+        return found
+
+    def record(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+        trace = self.trace
+        if len(trace.op) >= self.cap:
+            if trace.capped_at is None:
+                trace.capped_at = self.location(sys._getframe(2))
+            return
+        tensor_type = self.torch.Tensor  # type: ignore[union-attr]
+        index = len(trace.op)
+        op = self.op_id(func)
+        trace.op.append(op)
+        trace.loc.append(self.location(sys._getframe(2)))
+        trace.in_start.append(len(trace.in_ref))
+        names = trace.op_args[op]
+        arguments = list(enumerate(args))
+        arguments += [(names.index(k) if k in names else -1, v) for k, v in kwargs.items()]
+        for position, value in arguments:
+            for item in value if isinstance(value, list | tuple) else (value,):
+                if isinstance(item, tensor_type):
+                    ref, value_hash = self.provenance(item)
+                else:
+                    ref, value_hash = SCALAR, _scalar_hash(item)
+                trace.in_ref.append(ref)
+                trace.in_hash.append(value_hash)
+                trace.in_arg.append(position)
+        combined = 0
+        described = []
+        for item in out if isinstance(out, list | tuple) else (out,):
+            if isinstance(item, tensor_type):
+                combined = _mix(combined, self.remember(item, index))
+                described.append(f"{tuple(item.shape)} {item.dtype} on {item.device}")
+            else:
+                combined = _mix(combined, _scalar_hash(item))
+                described.append(type(item).__name__)
+        trace.out.append(combined)
+        meta = ", ".join(described)
+        found = self.meta_ids.get(meta)
+        if found is None:
+            found = self.meta_ids[meta] = len(trace.metas)
+            trace.metas.append(meta)
+        trace.meta.append(found)
+
+    def start(self, torch: ModuleType) -> None:
+        """Enter the dispatch mode (once torch is imported); it stays on until :func:`finish`."""
+        if self.mode is not None:
+            return
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        recorder = self
+        self.torch = torch
+        self.trace.torch = True
+
+        class _RecordingMode(TorchDispatchMode):  # type: ignore[no-untyped-call]
+            def __torch_dispatch__(
+                self,
+                func: Any,
+                types: Any,
+                args: tuple[Any, ...] = (),
+                kwargs: dict[str, Any] | None = None,
+            ) -> Any:
+                kwargs = kwargs or {}
+                out = func(*args, **kwargs)
+                # The mode is off while this runs: the hashes' own operations are not recorded.
+                recorder.record(func, args, kwargs, out)
+                return out
+
+        self.mode = _RecordingMode()  # type: ignore[no-untyped-call]
+        self.mode.__enter__()
+
+    def stop(self) -> None:
+        if self.mode is not None:
+            self.mode.__exit__(None, None, None)
+            self.mode = None
+
+
+def _shell() -> Any:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
+
+
+_RECORDER: _Recorder | None = None
+
+
+def install(cap: int = DEFAULT_CAP) -> None:
+    """Record torch operations from now on: at once if torch is imported, else when it is."""
+    global _RECORDER
+    _RECORDER = recorder = _Recorder(cap)
+    if "torch" in sys.modules:
+        recorder.start(sys.modules["torch"])
+        return
+    from nbrepro._import_hooks import PostImportFinder
+
+    # A finder of its own: the seeding code's finder keeps one callback per module name.
+    watcher = PostImportFinder()
+
+    def started(module: ModuleType) -> None:
+        watcher.unwatch("torch")
+        if watcher in sys.meta_path:
+            sys.meta_path.remove(watcher)
+        recorder.start(module)
+
+    watcher.watch("torch", started)
+    sys.meta_path.insert(0, watcher)
+
+
+# -- variables -------------------------------------------------------------------------------
+
+_SKIPPED_NAMES = {"In", "Out", "exit", "quit", "get_ipython"}
+
+
+def _describe(value: object) -> tuple[str, str, str] | None:
+    """(type, shape, fingerprint) of a variable's value, or None when it is not compared."""
+    kind = type(value)
+    type_name = f"{kind.__module__}.{kind.__qualname__}".removeprefix("builtins.")
+    numpy = sys.modules.get("numpy")
+    torch = sys.modules.get("torch")
+    if numpy is not None and isinstance(value, numpy.ndarray | numpy.generic):
+        data = numpy.ascontiguousarray(value)
+        shape = str(tuple(data.shape))
+        digest = hashlib.blake2b(data.tobytes(), digest_size=12).hexdigest()
+        return type_name, f"{shape} {data.dtype}", digest
+    if torch is not None and isinstance(value, torch.Tensor):
+        recorder = _RECORDER or _Recorder(0)
+        recorder.torch = torch
+        return type_name, f"{tuple(value.shape)} {value.dtype}", str(recorder.hash(value))
+    if hasattr(value, "numpy") and hasattr(value, "shape") and hasattr(value, "dtype"):
+        try:  # TensorFlow tensors and variables, JAX arrays
+            data = value.numpy()
+        except Exception:  # any framework's refusal means: not compared
+            return None
+        described = _describe(data)
+        return None if described is None else (type_name, described[1], described[2])
+    if isinstance(value, int | float | complex | str | bytes | bool | type(None)):
+        return type_name, "", hashlib.blake2b(repr(value).encode(), digest_size=12).hexdigest()
+    if isinstance(value, list | tuple | dict | set | frozenset):
+        from nbrepro._normalize import mask
+
+        text = mask(repr(sorted(value, key=repr) if isinstance(value, set | frozenset) else value))
+        return (
+            type_name,
+            f"len {len(value)}",
+            hashlib.blake2b(text.encode(), digest_size=12).hexdigest(),
+        )
+    return None
+
+
+def variables(namespace: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
+    """Fingerprints of the notebook's data variables (no modules, functions, classes)."""
+    found: dict[str, tuple[str, str, str]] = {}
+    for name, value in list(namespace.items()):
+        if name.startswith("_") or name in _SKIPPED_NAMES:
+            continue
+        if isinstance(value, ModuleType | type) or callable(value):
+            continue
+        described = _describe(value)
+        if described is not None:
+            found[name] = described
+    return found
+
+
+def finish(namespace: dict[str, Any]) -> str:
+    """Stop recording; write the trace and the variables' fingerprints; return the file's path."""
+    recorder = _RECORDER or _Recorder(0)
+    recorder.stop()
+    trace = recorder.trace.to_bytes()
+    described = json.dumps(variables(namespace)).encode()
+    descriptor, path = tempfile.mkstemp(prefix="nbrepro-trace-", suffix=".bin")
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(struct.pack("<Q", len(described)))
+        file.write(described)
+        file.write(trace)
+    return path
+
+
+def read(path: str) -> tuple[dict[str, tuple[str, str, str]], Trace]:
+    """What :func:`finish` wrote: the variables' fingerprints and the trace."""
+    with open(path, "rb") as file:
+        data = file.read()
+    (size,) = struct.unpack("<Q", data[:8])
+    described = {name: tuple(v) for name, v in json.loads(data[8 : 8 + size]).items()}
+    return described, Trace.from_bytes(data[8 + size :])

@@ -1,0 +1,212 @@
+"""``nbrepro explain`` / ``verify --explain`` on real notebooks and kernels, and its recorder.
+
+Each notebook in tests/notebooks/explain/ is named for the divergence it has; the tests check
+that the explanation names the right operation (or variable), cell, line and kind of cause.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import framework
+
+from nbrepro.commands.explain import Explanation, explain
+from nbrepro.commands.verify import Outcome
+
+NOTEBOOKS = Path(__file__).resolve().parent / "notebooks" / "explain"
+
+pytestmark = pytest.mark.kernel
+
+
+@pytest.fixture
+def notebooks(tmp_path: Path) -> Path:
+    """Copies of the explain notebooks (the kernels run in their folder)."""
+    for notebook in NOTEBOOKS.glob("*.ipynb"):
+        shutil.copy(notebook, tmp_path)
+    return tmp_path
+
+
+def explained(folder: Path, name: str, **options: int) -> Explanation:
+    result = explain(folder / f"{name}.ipynb", timeout=300, **options)
+    assert result.error is None, result.report()
+    return result
+
+
+def test_clock_feeding_a_tensor_is_named_with_its_argument(notebooks: Path) -> None:
+    """time.time() as torch.full's fill value: aten::full, cell 2 line 3, `fill_value`."""
+    framework("torch")
+    result = explained(notebooks, "clock_feeds_a_tensor")
+    found = result.operation
+    assert result.status is Outcome.NOT_REPRODUCIBLE
+    assert found is not None, result.report()
+    assert found.operator == "aten::full"
+    assert found.outputs == "(3,) torch.float64 on cpu"
+    assert (found.place.cell and found.place.cell.id, found.place.line) == ("stamp", 3)
+    assert found.place.source == "stamp = torch.full((3,), time.time(), dtype=torch.float64)"
+    assert not found.inputs_identical
+    assert "`fill_value` is a Python value" in found.cause
+    report = result.report()
+    assert "first differing torch operation: aten::full -> (3,) torch.float64 on cpu" in report
+    assert "called at cell 2, line 3: stamp = torch.full(" in report
+
+
+def test_system_random_values_are_traced_to_the_tensor_built_from_them(notebooks: Path) -> None:
+    """random.SystemRandom (which no seed covers) -> torch.tensor(values): aten::lift_fresh."""
+    framework("torch")
+    found = explained(notebooks, "system_random_feeds_a_tensor").operation
+    assert found is not None
+    assert found.operator == "aten::lift_fresh"
+    assert (found.place.cell and found.place.cell.id, found.place.line) == ("draw", 2)
+    assert not found.inputs_identical
+    assert "builds a tensor from Python or NumPy values" in found.cause
+
+
+def test_os_urandom_bytes_are_an_input_no_torch_operation_produced(notebooks: Path) -> None:
+    """torch.frombuffer over os.urandom bytes: the first op using it, its input from outside."""
+    framework("torch")
+    found = explained(notebooks, "os_urandom_feeds_a_tensor").operation
+    assert found is not None
+    assert found.operator == "aten::_to_copy"
+    assert (found.place.cell and found.place.cell.id, found.place.line) == ("noise", 3)
+    assert not found.inputs_identical
+    assert "`self` is a tensor no recorded torch operation produced" in found.cause
+
+
+def test_a_nondeterministic_custom_operation_with_identical_inputs(notebooks: Path) -> None:
+    """A custom op adding os.urandom noise: identical inputs, the op itself is to blame."""
+    framework("torch")
+    found = explained(notebooks, "custom_op_is_nondeterministic").operation
+    assert found is not None
+    assert found.operator == "nbrepro_test::noisy_sum"
+    assert (found.place.cell and found.place.cell.id, found.place.line) == ("reduce", 2)
+    assert found.inputs_identical
+    assert "the operation itself is nondeterministic" in found.cause
+    assert "NBR201" in found.cause
+
+
+def test_numpy_only_notebook_gets_the_first_differing_variable(notebooks: Path) -> None:
+    """No torch: the first variable (in assignment order) whose value differs, and where."""
+    result = explained(notebooks, "numpy_only_unseeded_generator")
+    assert result.operation is None
+    found = result.variable
+    assert found is not None, result.report()
+    assert (found.name, found.kind, found.shape) == ("sample", "numpy.ndarray", "(4,) float64")
+    assert found.assigned is not None
+    assert (found.assigned.cell and found.assigned.cell.id, found.assigned.line) == ("draw", 2)
+    assert "first differing variable: sample (numpy.ndarray, (4,) float64)" in result.report()
+
+
+def test_the_cap_names_where_it_stopped_recording(notebooks: Path) -> None:
+    """A cap below the cell's operations: the message says where; variables still compared."""
+    framework("torch")
+    result = explained(notebooks, "clock_feeds_a_tensor", cap=2)
+    assert result.operation is None
+    assert any(
+        "cap of 2 operations, at cell 2, line 3: stamp = torch.full(" in note
+        for note in result.notes
+    ), result.notes
+    assert result.variable is not None and result.variable.name == "stamp"
+    assert result.status is Outcome.NOT_REPRODUCIBLE
+
+
+def nbrepro_command(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "nbrepro", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"},
+    )
+
+
+def test_reproducible_notebook_says_so_and_exits_0(notebooks: Path) -> None:
+    framework("torch")
+    result = nbrepro_command("explain", "reproducible_torch_reproduces.ipynb", "-q", cwd=notebooks)
+    assert result.returncode == 0, result.stderr
+    assert "reproducible_torch_reproduces.ipynb: reproducible: 2 runs" in result.stdout
+    assert "explain" not in result.stdout
+
+
+def test_verify_explain_exits_1_with_the_operation(notebooks: Path) -> None:
+    framework("torch")
+    result = nbrepro_command(
+        "verify", "--explain", "clock_feeds_a_tensor.ipynb", "-q", cwd=notebooks
+    )
+    assert result.returncode == 1, result.stderr
+    assert "first differing cell: cell 2 (id stamp)" in result.stdout
+    assert "first differing torch operation: aten::full" in result.stdout
+
+
+def test_a_cell_failing_under_the_recorder_is_an_error_naming_it(notebooks: Path) -> None:
+    """A cell that raises only when recorded: exit 2, naming the notebook's own cell."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("import sys, time"),
+        nbformat.v4.new_code_cell(
+            "assert 'nbrepro._recorder' not in sys.modules, 'recorded'\nprint(time.time())"
+        ),
+    ]
+    notebook.cells[1].id = "clock"
+    nbformat.write(notebook, notebooks / "fails_under_the_recorder.ipynb")
+    result = nbrepro_command("explain", "fails_under_the_recorder.ipynb", "-q", cwd=notebooks)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert re.search(
+        r"explain: error: recorded run [12]: cell 1 \(id clock\) `assert 'nbrepro._recorder' "
+        r"not in sys.modules, 'recorded'` raised AssertionError: recorded under the recorder",
+        result.stdout,
+    ), result.stdout
+
+
+# -- the recorder, in a plain interpreter --------------------------------------------------------
+
+
+def test_recorder_waits_for_the_users_import_of_torch(run_fresh: Callable[..., list[str]]) -> None:
+    """install() imports no torch; the user's import starts it; finish() stops it."""
+    framework("torch")
+    (output,) = run_fresh(
+        """
+        import sys
+        from nbrepro import _recorder
+        _recorder.install()
+        print("torch" in sys.modules)
+        import torch
+        from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
+        x = torch.ones(2) + 1
+        path = _recorder.finish({"x": x})
+        print(len(_get_current_dispatch_mode_stack()))
+        variables, trace = _recorder.read(path)
+        print([trace.op_names[op] for op in trace.op])
+        print(trace.metas[trace.meta[-1]], sorted(variables))
+        """
+    )
+    assert output.splitlines() == [
+        "False",
+        "0",
+        "['aten::ones', 'aten::add.Tensor']",
+        "(2,) torch.float32 on cpu ['x']",
+    ]
+
+
+def test_nothing_of_the_recorder_runs_without_explain(run_fresh: Callable[..., list[str]]) -> None:
+    """Loading nbrepro and seeding leaves torch's dispatch untouched and the recorder unloaded."""
+    framework("torch")
+    (output,) = run_fresh(
+        """
+        import sys
+        import nbrepro, torch
+        nbrepro.seed(1, deterministic=True)
+        from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
+        torch.ones(2) * 3
+        print(len(_get_current_dispatch_mode_stack()), "nbrepro._recorder" in sys.modules)
+        """
+    )
+    assert output.split() == ["0", "False"]

@@ -111,3 +111,24 @@ def test_late_imports_of_torch_and_tensorflow_in_either_order_agree(run_fresh: R
     tf_first = _program("nbrepro.seed(7)", "import tensorflow as tf", "import torch", draws)
     first, second = run_fresh(torch_first, tf_first)
     assert first == second
+
+
+def test_a_cell_that_imports_torch_gives_the_same_numbers_when_run_again(
+    run_fresh: RunFresh,
+) -> None:
+    """Per-cell mode: torch imported inside a cell is seeded with that cell's seed, as the
+    reseed before the cell's second run seeds it: both runs draw the same numbers."""
+    _needs("torch")
+    program = _program(
+        "from IPython.core.interactiveshell import InteractiveShell",
+        "shell = InteractiveShell.instance()",
+        "shell.run_line_magic('load_ext', 'nbrepro')",
+        "shell.run_line_magic('repro_seed', '7 --per-cell')",
+        "cell = 'import torch; draws = torch.rand(2).tolist()'",
+        "runs = []",
+        "for _ in range(2):",
+        "    shell.run_cell(cell, cell_id='imports-torch').raise_error()",
+        "    runs.append(shell.user_ns['draws'])",
+        "print(json.dumps(runs[0] == runs[1]))",
+    )
+    assert run_fresh(program)[0].strip().splitlines()[-1] == "true"

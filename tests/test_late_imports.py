@@ -132,3 +132,20 @@ def test_a_cell_that_imports_torch_gives_the_same_numbers_when_run_again(
         "print(json.dumps(runs[0] == runs[1]))",
     )
     assert run_fresh(program)[0].strip().splitlines()[-1] == "true"
+
+
+def test_generators_held_before_a_late_import_keep_their_state(run_fresh: RunFresh) -> None:
+    """A NumPy Generator and a random.Random made before ``import torch`` go on unchanged."""
+    _needs("numpy", "torch")
+    program = _program(
+        "import random, numpy as np",
+        "nbrepro.seed(7)",
+        "g, r = np.random.default_rng(3), random.Random(3)",
+        "before = [float(g.random()), r.random()]",
+        "import torch",
+        "after = [float(g.random()), r.random()]",
+        "g, r = np.random.default_rng(3), random.Random(3)",
+        "expected = [[float(g.random()), r.random()] for _ in range(2)]",
+        "print(json.dumps([before, after] == expected))",
+    )
+    assert run_fresh(program)[0].strip() == "true"

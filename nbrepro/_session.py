@@ -172,8 +172,15 @@ class Session:
         # random's): the user's streams go on afterwards as if the import had drawn nothing,
         # so that importing a framework earlier or later shifts none of their numbers.
         with self._lock:
-            if self.config is not None:
-                self._before_imports[name] = {b.name: b.get_state() for b in self.active}
+            if self.config is None:
+                return
+            states = {}
+            for backend in self.active:
+                try:
+                    states[backend.name] = backend.get_state()
+                except Exception:  # an adapter that cannot read its state: its stream goes on
+                    continue
+            self._before_imports[name] = states
 
     def _on_import(self, module: ModuleType) -> None:
         with self._lock:
@@ -186,8 +193,11 @@ class Session:
                     if backend.name in before:
                         # Only what changed: TensorFlow's set_state clears its kernel cache.
                         state = before[backend.name]
-                        if not _same_state(state, backend.get_state()):
-                            backend.set_state(state)
+                        try:
+                            if not _same_state(state, backend.get_state()):
+                                backend.set_state(state)
+                        except Exception:  # never break the user's import over this
+                            continue
             for backend in self.backends:
                 if backend.module == module.__name__ and backend not in self.active:
                     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -149,3 +150,41 @@ def test_generators_held_before_a_late_import_keep_their_state(run_fresh: RunFre
         "print(json.dumps([before, after] == expected))",
     )
     assert run_fresh(program)[0].strip() == "true"
+
+
+def test_an_adapter_that_cannot_read_its_state_never_breaks_a_late_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Protecting the streams during an import skips adapters without get_state()."""
+    import sys
+
+    import nbrepro
+    from nbrepro._backends import load_backends
+    from nbrepro._session import session
+    from nbrepro.adapters import Backend
+
+    class Stateless(Backend):  # get_state() and set_state() are not implemented
+        name = "stateless"
+        module = "nbrepro_test_stateless_framework"
+
+        def seed(self, seed: int) -> None:
+            pass
+
+    class Late(Backend):
+        name = "late"
+        module = "nbrepro_test_late_framework"
+        seeded_with: int | None = None
+
+        def seed(self, seed: int) -> None:
+            Late.seeded_with = seed
+
+    for module in (Stateless.module, Late.module):
+        (tmp_path / f"{module}.py").write_text("VALUE = 1\n")
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    __import__(Stateless.module)
+    session().backends = [*load_backends(), Stateless(), Late()]
+    nbrepro.seed(3)
+    __import__(Late.module)
+    assert Late.seeded_with == 3
+    assert not [f for f in nbrepro.audit() if f.code == "NBR301"]

@@ -11,8 +11,10 @@ where in the notebook it was called (cell execution count and line), a hash of i
 and for each input a reference to the operation that produced it (or "none": a tensor torch
 did not make, such as ``torch.from_numpy``'s) with that input's hash, and the hash of each
 non-tensor argument (``time.time()`` passed to ``torch.full``). Outputs are hashed where they
-live (``torch.hash_tensor``, an xor reduction of the elements' 64-bit patterns, on the
-tensor's device); only the 8-byte hash comes back. A cap on the number of operations bounds
+live (a reduction over their bit pattern on the tensor's device, see :meth:`_Recorder.hash`);
+only the 8-byte hash comes back. The hash is blind to order: outputs holding the same
+elements in another order count as identical. In-place operations are seen with their inputs
+as they were before the operation wrote into them. A cap on the number of operations bounds
 the memory; reaching it stops recording and remembers the cell.
 
 :func:`finish` also fingerprints the notebook's variables (the variable-level report for
@@ -124,6 +126,7 @@ class _Recorder:
         self.op_ids: dict[Any, int] = {}
         self.loc_ids: dict[tuple[int, int, str], int] = {}
         self.meta_ids: dict[str, int] = {}
+        self.mutated: dict[int, list[tuple[int, str]]] = {}
         self.cells: dict[CodeType, int | None] = {}
         #: id(tensor) -> (weak reference, version, producing op, hash)
         self.made: dict[int, tuple[Any, int, int, int]] = {}
@@ -133,26 +136,37 @@ class _Recorder:
     # -- provenance ------------------------------------------------------------------------
 
     def hash(self, tensor: Any) -> int:
-        """The tensor's hash, computed on its device; 0 where no hash applies (meta, sparse)."""
+        """The tensor's hash, computed on its device; 0 where no hash applies (meta, sparse).
+
+        The wrapping sum of the tensor's bytes read as 64-bit words: one reduction over the
+        bit pattern. ``torch.hash_tensor`` (an xor of the elements upcast to 64 bits) is the
+        fallback where the bytes do not split into words: on CPU it took about ten times as
+        long as this sum (torch 2.13, 200k float32 elements: 200 us against 20 us).
+        """
         torch = self.torch
         assert torch is not None
         try:
-            value = int(torch.hash_tensor(tensor.detach()).item())
+            data = tensor.detach()
+            size = data.element_size()
+            if data.is_contiguous() and data.numel() * size % 8 == 0 and not data.is_complex():
+                value = int(data.reshape(-1).view(torch.int64).sum().item())
+            elif size in (1, 2, 4, 8) and not data.is_complex():
+                # A strided view (a transpose): integers of the same size, no copy.
+                words = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[size]
+                value = int(data.view(words).sum(dtype=torch.int64).item())
+            else:
+                value = int(torch.hash_tensor(data).item())
         except (RuntimeError, AttributeError, TypeError, NotImplementedError):
-            try:
-                # torch without hash_tensor, or a dtype it refuses: the bytes' weighted sum.
-                flat = tensor.detach().contiguous().reshape(-1).view(torch.uint8).to(torch.int64)
-                weights = torch.arange(flat.numel(), device=flat.device) % 251 + 1
-                value = int((flat * weights).sum().item())
-            except (RuntimeError, TypeError, NotImplementedError):
-                return 0
+            return 0
         return value & _MASK
 
-    def remember(self, tensor: Any, op_index: int) -> int:
+    def remember(self, tensor: Any, op_index: int, value: int | None = None) -> int:
+        """Hash ``tensor`` (unless ``value`` is its hash) and remember who made it."""
         import weakref
 
         key = id(tensor)
-        value = self.hash(tensor)
+        if value is None:
+            value = self.hash(tensor)
 
         def forget(_: object) -> None:
             self.made.pop(key, None)
@@ -169,7 +183,8 @@ class _Recorder:
         entry = self.made.get(id(tensor))
         if entry is not None and entry[0]() is tensor and entry[1] == tensor._version:
             return entry[2], entry[3]
-        return EXTERNAL, self.hash(tensor)
+        # Made outside torch's operators (or changed there): hashed once per version.
+        return EXTERNAL, self.remember(tensor, EXTERNAL)
 
     # -- locations -------------------------------------------------------------------------
 
@@ -217,17 +232,29 @@ class _Recorder:
             name = func.name() if hasattr(func, "name") else str(func)
             self.trace.op_names.append(name)
             schema = getattr(func, "_schema", None)
-            self.trace.op_args.append([a.name for a in schema.arguments] if schema else [])
+            arguments = schema.arguments if schema else []
+            self.trace.op_args.append([a.name for a in arguments])
+            # Arguments the operation writes into (add_'s self, _foreach_add_'s lists, out=).
+            self.mutated[found] = [
+                (position, a.name)
+                for position, a in enumerate(arguments)
+                if a.alias_info is not None and a.alias_info.is_write
+            ]
         return found
 
-    def record(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+    def before(
+        self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[int, int] | None:
+        """Record the operation's inputs (before it runs: it may write into them).
+
+        Returns (operation id, row) for :meth:`after`, or None once the cap is reached.
+        """
         trace = self.trace
         if len(trace.op) >= self.cap:
             if trace.capped_at is None:
                 trace.capped_at = self.location(sys._getframe(2))
-            return
+            return None
         tensor_type = self.torch.Tensor  # type: ignore[union-attr]
-        index = len(trace.op)
         op = self.op_id(func)
         trace.op.append(op)
         trace.loc.append(self.location(sys._getframe(2)))
@@ -244,17 +271,36 @@ class _Recorder:
                 trace.in_ref.append(ref)
                 trace.in_hash.append(value_hash)
                 trace.in_arg.append(position)
+        return op, len(trace.op) - 1
+
+    def after(
+        self, started: tuple[int, int], args: tuple[Any, ...], kwargs: dict[str, Any], out: Any
+    ) -> None:
+        """Record the operation's outputs, and the arguments it wrote into, as made by it."""
+        op, index = started
+        trace = self.trace
+        tensor_type = self.torch.Tensor  # type: ignore[union-attr]
+        results = list(out) if isinstance(out, list | tuple) else [out]
+        for position, name in self.mutated[op]:
+            value = kwargs.get(name, args[position] if position < len(args) else None)
+            results += value if isinstance(value, list | tuple) else [value]
         combined = 0
         described = []
-        for item in out if isinstance(out, list | tuple) else (out,):
+        seen: dict[int, int] = {}
+        for item in results:
             if isinstance(item, tensor_type):
-                combined = _mix(combined, self.remember(item, index))
-                described.append(f"{tuple(item.shape)} {item.dtype} on {item.device}")
-            else:
+                value_hash = seen.get(id(item))
+                if value_hash is None:
+                    value_hash = seen[id(item)] = self.remember(item, index)
+                    described.append(f"{tuple(item.shape)} {item.dtype} on {item.device}")
+                combined = _mix(combined, value_hash)
+            elif item is not None:
                 combined = _mix(combined, _scalar_hash(item))
                 described.append(type(item).__name__)
         trace.out.append(combined)
-        meta = ", ".join(described)
+        meta = ", ".join(described[:3]) + (
+            f", ... ({len(described)})" if len(described) > 3 else ""
+        )
         found = self.meta_ids.get(meta)
         if found is None:
             found = self.meta_ids[meta] = len(trace.metas)
@@ -280,9 +326,11 @@ class _Recorder:
                 kwargs: dict[str, Any] | None = None,
             ) -> Any:
                 kwargs = kwargs or {}
-                out = func(*args, **kwargs)
                 # The mode is off while this runs: the hashes' own operations are not recorded.
-                recorder.record(func, args, kwargs, out)
+                started = recorder.before(func, args, kwargs)
+                out = func(*args, **kwargs)
+                if started is not None:
+                    recorder.after(started, args, kwargs, out)
                 return out
 
         self.mode = _RecordingMode()  # type: ignore[no-untyped-call]

@@ -181,18 +181,22 @@ def test_recorder_waits_for_the_users_import_of_torch(run_fresh: Callable[..., l
         import torch
         from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
         x = torch.ones(2) + 1
+        x.add_(1)
         path = _recorder.finish({"x": x})
         print(len(_get_current_dispatch_mode_stack()))
         variables, trace = _recorder.read(path)
         print([trace.op_names[op] for op in trace.op])
         print(trace.metas[trace.meta[-1]], sorted(variables))
+        # add_ reads x as aten::add.Tensor made it (before writing into it)
+        print([(trace.in_ref[row], trace.in_arg[row]) for row in trace.inputs(2)])
         """
     )
     assert output.splitlines() == [
         "False",
         "0",
-        "['aten::ones', 'aten::add.Tensor']",
+        "['aten::ones', 'aten::add.Tensor', 'aten::add_.Tensor']",
         "(2,) torch.float32 on cpu ['x']",
+        "[(1, 0), (-2, 1)]",
     ]
 
 
@@ -210,3 +214,19 @@ def test_nothing_of_the_recorder_runs_without_explain(run_fresh: Callable[..., l
         """
     )
     assert output.split() == ["0", "False"]
+
+
+@pytest.mark.gpu
+@pytest.mark.torch
+def test_cuda_index_add_with_atomics_is_a_nondeterministic_operation(notebooks: Path) -> None:
+    """index_add_ on CUDA, --deterministic off: identical inputs, the op named with its switch."""
+    torch = framework("torch")
+    if not torch.cuda.is_available():  # type: ignore[attr-defined]
+        pytest.skip("needs a CUDA device")
+    found = explained(notebooks, "cuda_index_add_is_nondeterministic").operation
+    assert found is not None
+    assert found.operator == "aten::index_add_"
+    assert found.outputs == "(8,) torch.float32 on cuda:0"
+    assert (found.place.cell and found.place.cell.id, found.place.line) == ("accumulate", 4)
+    assert found.inputs_identical
+    assert "--deterministic" in found.cause and "NBR201" in found.cause

@@ -234,13 +234,13 @@ class StatusBinding {
 
 function kernelErrorText(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
-  if (text.includes("No module named 'nbrepro")) {
+  if (text.includes("No module named 'nbrepro'")) {
     return (
       "nbrepro is not installed in this kernel's environment: install it there " +
       '(pip install nbrepro) and try again'
     );
   }
-  return text;
+  return text; // the kernel's own error, such as a module of nbrepro that failed to import
 }
 
 /** The first cell with an error output: its prompt number and error, for the message. */
@@ -353,6 +353,7 @@ async function restartRunAll(repro: NotebookRepro): Promise<boolean> {
     return true;
   } catch (error) {
     const text = kernelErrorText(error);
+    console.error(`nbrepro: ${LABEL} stopped while ${stage}:`, error);
     Notification.update({
       id: note,
       message: `nbrepro: ${LABEL} stopped while ${stage}: ${text}`,

@@ -53,7 +53,7 @@ function header(status) {
       h(
         "span",
         `nbrepro-tag nbrepro-source-${status.seed_source}`,
-        status.seed_source === "user" ? "given" : "auto-assigned",
+        { user: "given", sweep: "from nbrepro sweep" }[status.seed_source] || "auto-assigned",
       ),
     ];
   }
@@ -128,9 +128,14 @@ function runtime(status) {
 }
 
 function unseeded(status) {
-  if (!status.unseeded_generators) return [];
+  const libraries = status.library_generators || 0;
+  if (!status.unseeded_generators && !libraries) return [];
   const count = plural(status.unseeded_generators, "generator");
-  return row("Unseeded", `${count} created without a seed, seeded from the experiment's stream`);
+  const inside = libraries ? ` (+${libraries} inside libraries)` : "";
+  return row(
+    "Unseeded",
+    `${count}${inside} created without a seed, seeded from the experiment's stream`,
+  );
 }
 
 function findings(status) {

@@ -14,7 +14,7 @@ from typing import Any
 from IPython import get_ipython
 
 from nbrepro import _api
-from nbrepro._status import FrameworkStatus, Status
+from nbrepro._status import FrameworkStatus, Status, generator_count, seed_source_words
 
 _INSTALL_HINT = "For the live panel, which updates after every cell: pip install 'nbrepro[widget]'"
 
@@ -64,7 +64,7 @@ def summary_html(status: Status, note: str | None = None) -> str:
     if status.seed is None:
         head = "no experiment seed yet; run <code>%repro_seed</code>"
     else:
-        how = "given" if status.seed_source == "user" else "auto-assigned"
+        how = seed_source_words(status.seed_source)
         head = f"seed <b>{status.seed}</b> ({how})"
     threads = "default" if status.threads is None else str(status.threads)
     rows = [
@@ -86,8 +86,8 @@ def summary_html(status: Status, note: str | None = None) -> str:
         rows.append(("cell seed", f"{cell.seed} (cell <code>{esc(cell.cell)}</code>)"))
     if status.runtime is not None:
         rows.append(("runtime", esc(str(status.runtime))))
-    if status.unseeded_generators:
-        rows.append(("generators", f"{status.unseeded_generators} created without a seed"))
+    if status.unseeded_generators or status.library_generators:
+        rows.append(("generators", f"made without a seed: {generator_count(status)}"))
     parts = [f'<div class="nbrepro-summary"><p><b>nbrepro</b>: {head}</p><table>']
     parts += [f"<tr><th>{label}</th><td>{value}</td></tr>" for label, value in rows]
     parts.append("</table>")

@@ -29,26 +29,34 @@ class FrameworkStatus:
         return self.version is not None
 
 
+def seed_source_words(source: str | None) -> str:
+    """How the seed was chosen, in words: ``given``, ``auto-assigned``, ``from nbrepro sweep``."""
+    return {"user": "given", "sweep": "from nbrepro sweep"}.get(source or "", "auto-assigned")
+
+
 @dataclass(frozen=True)
 class Status:
     """What is in force: seed, options, frameworks, the last cell's seed, findings."""
 
     seed: int | None
-    seed_source: str | None  #: ``"user"`` or ``"auto"``
+    seed_source: str | None  #: ``"user"``, ``"auto"`` or ``"sweep"``
     deterministic: str  #: ``"off"``, ``"warn"`` or ``"strict"``
     per_cell: bool
     threads: int | None
     frameworks: tuple[FrameworkStatus, ...]
     last_cell: CellSeed | None
-    unseeded_generators: int  #: generators created without a seed that nbrepro seeded
+    #: generators the user's code created without a seed, that nbrepro seeded
+    unseeded_generators: int
     findings: tuple[Finding, ...]  #: most severe first
     runtime: Runtime | None = None  #: how nbrepro started this process (%repro_restart), if it did
+    #: generators libraries created without a seed while being imported (seeded apart)
+    library_generators: int = 0
 
     def __str__(self) -> str:
         if self.seed is None:
             lines = ["nbrepro: no experiment seed yet; run %repro_seed (or nbrepro.seed())"]
         else:
-            how = "given" if self.seed_source == "user" else "auto-assigned"
+            how = seed_source_words(self.seed_source)
             lines = [
                 f"nbrepro: seed {self.seed} ({how}) | deterministic: {self.deterministic}"
                 f" | per-cell: {'on' if self.per_cell else 'off'}"
@@ -62,11 +70,8 @@ class Status:
             lines.append(f"  seeded when imported: {', '.join(waiting)}")
         if self.last_cell is not None:
             lines.append(f"  last cell: seed {self.last_cell.seed} (cell {self.last_cell.cell})")
-        if self.unseeded_generators:
-            lines.append(
-                f"  generators created without a seed, seeded from the stream: "
-                f"{self.unseeded_generators}"
-            )
+        if self.unseeded_generators or self.library_generators:
+            lines.append(f"  generators made without a seed: {generator_count(self)}")
         if self.runtime is not None:
             lines.append(f"  runtime: {self.runtime}")
         for finding in self.findings:
@@ -79,6 +84,12 @@ class Status:
     def to_dict(self) -> dict[str, Any]:
         """The status as JSON types: what the status widget syncs to the browser."""
         return asdict(self, dict_factory=_json_fields)
+
+
+def generator_count(status: Status) -> str:
+    """``"2 (+5 inside libraries)"``: the user's unseeded generators, then the libraries'."""
+    libraries = f" (+{status.library_generators} inside libraries)"
+    return f"{status.unseeded_generators}{libraries if status.library_generators else ''}"
 
 
 @functools.cache
@@ -129,7 +140,8 @@ def snapshot(session: Session, namespace: Mapping[str, Any] | None = None) -> St
         threads=None if config is None else config.threads,
         frameworks=frameworks,
         last_cell=session.last_cell,
-        unseeded_generators=len(session.unseeded),
+        unseeded_generators=sum(d.library is None for d in session.unseeded),
+        library_generators=sum(d.library is not None for d in session.unseeded),
         findings=findings,
         runtime=current_runtime(),
     )

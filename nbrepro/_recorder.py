@@ -378,6 +378,8 @@ def install(cap: int = DEFAULT_CAP) -> None:
 # -- variables -------------------------------------------------------------------------------
 
 _SKIPPED_NAMES = {"In", "Out", "exit", "quit", "get_ipython"}
+#: Containers longer than this are not compared (their repr would cost more than it tells).
+_MAX_ITEMS = 100_000
 
 
 def _describe(value: object) -> tuple[str, str, str] | None:
@@ -404,7 +406,7 @@ def _describe(value: object) -> tuple[str, str, str] | None:
         return None if described is None else (type_name, described[1], described[2])
     if isinstance(value, int | float | complex | str | bytes | bool | type(None)):
         return type_name, "", hashlib.blake2b(repr(value).encode(), digest_size=12).hexdigest()
-    if isinstance(value, list | tuple | dict | set | frozenset):
+    if isinstance(value, list | tuple | dict | set | frozenset) and len(value) <= _MAX_ITEMS:
         from nbrepro._normalize import mask
 
         text = mask(repr(sorted(value, key=repr) if isinstance(value, set | frozenset) else value))

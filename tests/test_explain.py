@@ -166,6 +166,23 @@ def test_a_cell_failing_under_the_recorder_is_an_error_naming_it(notebooks: Path
     ), result.stdout
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["explain", "missing.ipynb"], "missing.ipynb: error: "),
+        (["explain", "--max-ops", "0", "x.ipynb"], "max-ops must be at least 1, not 0"),
+        (["verify", "--explain", "--max-ops", "x", "x.ipynb"], "'x' is not an integer"),
+    ],
+)
+def test_bad_input_exits_2_naming_the_problem(
+    tmp_path: Path, args: list[str], expected: str
+) -> None:
+    result = nbrepro_command(*args, "-q", cwd=tmp_path)
+    assert result.returncode == 2
+    assert expected in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
 # -- the recorder, in a plain interpreter --------------------------------------------------------
 
 

@@ -115,6 +115,9 @@ class KerasBackend(Backend):
         return {"state": np.asarray(generator.state.value).tobytes()}
 
     def set_state(self, state: Any) -> None:
+        # States captured before the generator was made lazily: the bytes, or None.
+        if not isinstance(state, dict):
+            state = {"pending": None} if state is None else {"state": state}
         if "pending" in state:
             _global_state().set_global_attribute(_GLOBAL_SEED_GENERATOR, None)
             self._generator = None

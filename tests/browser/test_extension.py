@@ -4,7 +4,8 @@
 executed once, from prompt 1, in a new kernel process started with ``PYTHONHASHSEED=0``: run
 right after the notebook opens (the kernel still starting), twice in a row, from the toolbar
 and from the keyboard. The status item shows the seed and follows a cell that adds a finding;
-a save writes the record into the notebook on disk, where ``nbrepro show`` reads it.
+a save writes the record into the notebook on disk, where ``nbrepro show`` reads it, unless
+the ``saveRecord`` setting is off or the kernel never loaded nbrepro.
 Screenshots (light and dark): tests/artifacts/; docs/extension_*.png are copies refreshed by
 hand (a test run must not modify tracked files).
 
@@ -279,3 +280,36 @@ def test_no_record_without_nbrepro(jupyterlab: Lab, page: Any) -> None:
         time.sleep(0.1)
     assert "nbrepro" not in nbformat.read(path, as_version=4).metadata
     assert item.count() == 0 or not item.is_visible()
+
+
+def test_the_setting_turns_the_record_off(jupyterlab: Lab, page: Any) -> None:
+    """saveRecord false: nbrepro loaded, the status shows the seed, a save writes no record."""
+    settings = jupyterlab.root.parent / "settings" / "nbrepro"
+    settings.mkdir(parents=True)
+    (settings / "plugin.jupyterlab-settings").write_text('{"saveRecord": false}')
+    path = jupyterlab.add_notebook("off.ipynb", CELLS[:2])
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(jupyterlab.url("off.ipynb"))
+    page.wait_for_function(NOTEBOOK_OPEN, arg=2)
+    assert page.evaluate(COMMAND) is True
+    item = status_item(page, "lab")
+    item.filter(has_text="seed 42").wait_for()
+    # With the setting on, the record would be asked for right after the state: the kernel
+    # is idle here only once that would have been answered.
+    page.wait_for_function(IDLE)
+    before = path.read_bytes()
+    page.locator(".jp-Notebook").first.click(position={"x": 5, "y": 5})
+    page.keyboard.press("Control+s")
+    page.wait_for_function(f"() => !({DIRTY})()")
+    deadline = time.monotonic() + 10
+    while path.read_bytes() == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    saved = nbformat.read(path, as_version=4)
+    assert [cell.execution_count for cell in saved.cells] == [1, 2], "the save did not happen"
+    assert "nbrepro" not in saved.metadata
+    # Nor later: a record asked for anyway would have arrived by now (it takes ~1 s here).
+    page.wait_for_timeout(5000)
+    assert item.get_attribute("data-record") == "pending"
+    page.keyboard.press("Control+s")
+    page.wait_for_function(f"() => !({DIRTY})()")
+    assert "nbrepro" not in nbformat.read(path, as_version=4).metadata

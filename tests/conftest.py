@@ -32,11 +32,6 @@ def clean_session() -> Iterator[None]:
     os.environ.update(environ)
 
 
-def framework(name: str) -> object:
-    """Import an optional framework for a test, or skip the test when it is not installed."""
-    return pytest.importorskip(name)
-
-
 @pytest.fixture
 def python() -> str:
     """The interpreter running the tests, for subprocess checks of import behaviour."""

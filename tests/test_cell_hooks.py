@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import framework
 from IPython.core.interactiveshell import InteractiveShell
 
 import nbrepro
@@ -93,7 +92,7 @@ def test_a_setting_is_said_when_it_changes(
 ) -> None:
     """A session finding (cuDNN benchmark turned on) is said under the cell that caused it,
     once, and again if it comes back after being undone."""
-    framework("torch")
+    pytest.importorskip("torch")
     cell(shell, "%repro_seed 1 --deterministic\nimport torch")
     said(capsys)
     on, off = "torch.backends.cudnn.benchmark = True", "torch.backends.cudnn.benchmark = False"

@@ -26,6 +26,7 @@ import {
   NotebookActions,
   NotebookPanel
 } from '@jupyterlab/notebook';
+import { Kernel } from '@jupyterlab/services';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import { JSONExt } from '@lumino/coreutils';
@@ -51,6 +52,8 @@ const LABEL = 'Restart and Run All Reproducibly';
 const KEY = 'nbrepro';
 // How long the new process may take to answer (a loaded machine, a slow import).
 const RESTART_TIMEOUT_MS = 120_000;
+// How long no cell must have run before the record is asked for.
+const RECORD_QUIET_MS = 1_000;
 
 interface ISettings {
   saveRecord: boolean;
@@ -67,6 +70,7 @@ class NotebookRepro {
     panel.sessionContext.statusChanged.connect(this._onStatusChanged, this);
     panel.disposed.connect(() => {
       window.clearTimeout(this._timer);
+      window.clearTimeout(this._recordTimer);
       Signal.clearData(this);
     });
     this.schedule();
@@ -96,6 +100,8 @@ class NotebookRepro {
   /** Fetch the state (and the record) from the kernel once cells stop running. */
   schedule(delayMs = 250): void {
     window.clearTimeout(this._timer);
+    window.clearTimeout(this._recordTimer);
+    this._scheduled++;
     this._recordPending = true;
     this._changed.emit();
     this._timer = window.setTimeout(() => void this.refresh(), delayMs);
@@ -126,6 +132,7 @@ class NotebookRepro {
       return;
     }
     const generation = ++this._generation;
+    const scheduled = this._scheduled;
     const current = () => generation === this._generation && !this.restarting;
     try {
       const info = await kernel.info;
@@ -142,7 +149,24 @@ class NotebookRepro {
         this._record = null;
         return;
       }
-      // Building the record reads the environment, which takes a moment: after the state.
+      // Building the record reads the installed packages, which keeps the kernel busy for a
+      // moment: only once no cell has run for a while, so that cells run one after another
+      // do not wait for it.
+      this._recordTimer = window.setTimeout(() => {
+        if (current() && scheduled === this._scheduled) {
+          this._inFlight = this._inFlight.then(() => this._fetchRecord(kernel, current));
+        }
+      }, RECORD_QUIET_MS);
+    } catch (error) {
+      console.warn('nbrepro: could not read the state from the kernel:', error);
+    }
+  }
+
+  private async _fetchRecord(
+    kernel: Kernel.IKernelConnection,
+    current: () => boolean
+  ): Promise<void> {
+    try {
       const record = await fetchRecord(kernel);
       if (current() && record !== undefined) {
         this._record = record;
@@ -150,7 +174,7 @@ class NotebookRepro {
         this._changed.emit();
       }
     } catch (error) {
-      console.warn('nbrepro: could not read the state from the kernel:', error);
+      console.warn('nbrepro: could not read the record from the kernel:', error);
     }
   }
 
@@ -195,6 +219,8 @@ class NotebookRepro {
   private _changed = new Signal<this, void>(this);
   private _generation = 0;
   private _inFlight: Promise<void> = Promise.resolve();
+  private _scheduled = 0;
+  private _recordTimer = 0;
   private _record: ReproRecord | null = null;
   private _recordPending = true;
   private _state: IReproState | null = null;

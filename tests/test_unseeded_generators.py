@@ -240,3 +240,14 @@ def test_a_torch_generator_reseeded_from_os_entropy_is_flagged(source: str) -> N
     (finding,) = _audit.check_source(source, "In [2]").findings
     assert finding.code == "NBR302" and "In [2]" in finding.message
     assert "manual_seed(nbrepro.derive_seed" in finding.fix
+
+
+def test_random_seed_with_no_argument_takes_the_streams_seed(run_fresh: RunFresh) -> None:
+    # random.seed is the hidden global instance's method, bound before nbrepro loads: without
+    # care it reseeds from OS entropy.
+    draw = "(random.seed(), random.random())[1]"
+    _, kinds = _repeats_and_differs(run_fresh, draw, prelude="import random")
+    assert kinds == "['random.Random']"
+    nbrepro.seed(1)
+    nbrepro.reset()
+    assert random.seed.__func__ is random.Random.seed  # type: ignore[attr-defined]

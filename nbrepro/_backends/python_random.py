@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 import random
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from nbrepro._user_seeds import SeedingWatch
 from nbrepro.adapters import Backend
@@ -21,6 +21,7 @@ class PythonRandomBackend(Backend):
 
     def __init__(self) -> None:
         self._original_seed: Any = None
+        self._original_module_seed: Any = None
         self._watch = SeedingWatch()
 
     def version(self) -> str:
@@ -45,10 +46,24 @@ class PythonRandomBackend(Backend):
         seed.__doc__ = original.__doc__
         seed.__wrapped__ = original  # type: ignore[attr-defined]
         random.Random.seed = seed  # type: ignore[method-assign]
+        # random.seed is the hidden global instance's method, bound when random was imported,
+        # so it would go on calling the original: random.seed() would reseed the global
+        # generator from OS entropy. Dispatch it through the class, which is covered.
+        module_seed = self._original_module_seed = random.seed
+        instance: random.Random = cast(Any, module_seed).__self__
+
+        def seed_global(a: Any = None, version: int = 2) -> None:
+            instance.seed(a, version)
+
+        seed_global.__doc__ = module_seed.__doc__
+        random.seed = seed_global
         self._watch.watch(session, self.name, "random.seed", ["random"], "seed")
 
     def uninstall(self) -> None:
         self._watch.undo()
+        if self._original_module_seed is not None:
+            random.seed = self._original_module_seed
+            self._original_module_seed = None
         if self._original_seed is not None:
             random.Random.seed = self._original_seed  # type: ignore[method-assign]
             self._original_seed = None

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import framework
 
 from nbrepro.commands.explain import Explanation, explain
 from nbrepro.commands.verify import Outcome
@@ -42,7 +41,7 @@ def explained(folder: Path, name: str, **options: int) -> Explanation:
 
 def test_clock_feeding_a_tensor_is_named_with_its_argument(notebooks: Path) -> None:
     """time.time() as torch.full's fill value: aten::full, cell 2 line 3, `fill_value`."""
-    framework("torch")
+    pytest.importorskip("torch")
     result = explained(notebooks, "clock_feeds_a_tensor")
     found = result.operation
     assert result.status is Outcome.NOT_REPRODUCIBLE
@@ -60,7 +59,7 @@ def test_clock_feeding_a_tensor_is_named_with_its_argument(notebooks: Path) -> N
 
 def test_system_random_values_are_traced_to_the_tensor_built_from_them(notebooks: Path) -> None:
     """random.SystemRandom (which no seed covers) -> torch.tensor(values): aten::lift_fresh."""
-    framework("torch")
+    pytest.importorskip("torch")
     found = explained(notebooks, "system_random_feeds_a_tensor").operation
     assert found is not None
     assert found.operator == "aten::lift_fresh"
@@ -69,9 +68,24 @@ def test_system_random_values_are_traced_to_the_tensor_built_from_them(notebooks
     assert "builds a tensor from Python or NumPy values" in found.cause
 
 
+def test_a_shuffle_that_only_permutes_is_traced_to_the_index_tensor(notebooks: Path) -> None:
+    """SystemRandom().sample -> torch.tensor(order) -> x[idx]: same elements, another order."""
+    pytest.importorskip("torch")
+    result = explained(notebooks, "system_random_shuffle_permutes_a_tensor")
+    found = result.operation
+    assert found is not None, result.report()
+    assert found.operator == "aten::lift_fresh"
+    assert found.outputs == "(16,) torch.int64 on cpu"
+    assert (found.place.cell and found.place.cell.id, found.place.line) == ("shuffle", 2)
+    assert found.place.source == "idx = torch.tensor(order)"
+    assert not found.inputs_identical
+    assert "builds a tensor from Python or NumPy values" in found.cause
+    assert "called at cell 3, line 2: idx = torch.tensor(order)" in result.report()
+
+
 def test_os_urandom_bytes_are_an_input_no_torch_operation_produced(notebooks: Path) -> None:
     """torch.frombuffer over os.urandom bytes: the first op using it, its input from outside."""
-    framework("torch")
+    pytest.importorskip("torch")
     found = explained(notebooks, "os_urandom_feeds_a_tensor").operation
     assert found is not None
     assert found.operator == "aten::_to_copy"
@@ -82,7 +96,7 @@ def test_os_urandom_bytes_are_an_input_no_torch_operation_produced(notebooks: Pa
 
 def test_a_nondeterministic_custom_operation_with_identical_inputs(notebooks: Path) -> None:
     """A custom op adding os.urandom noise: identical inputs, the op itself is to blame."""
-    framework("torch")
+    pytest.importorskip("torch")
     found = explained(notebooks, "custom_op_is_nondeterministic").operation
     assert found is not None
     assert found.operator == "nbrepro_test::noisy_sum"
@@ -106,7 +120,7 @@ def test_numpy_only_notebook_gets_the_first_differing_variable(notebooks: Path) 
 
 def test_the_cap_names_where_it_stopped_recording(notebooks: Path) -> None:
     """A cap below the cell's operations: the message says where; variables still compared."""
-    framework("torch")
+    pytest.importorskip("torch")
     result = explained(notebooks, "clock_feeds_a_tensor", cap=2)
     assert result.operation is None
     assert any(
@@ -129,7 +143,7 @@ def nbrepro_command(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess
 
 
 def test_reproducible_notebook_says_so_and_exits_0(notebooks: Path) -> None:
-    framework("torch")
+    pytest.importorskip("torch")
     result = nbrepro_command("explain", "reproducible_torch_reproduces.ipynb", "-q", cwd=notebooks)
     assert result.returncode == 0, result.stderr
     assert "reproducible_torch_reproduces.ipynb: reproducible: 2 runs" in result.stdout
@@ -137,7 +151,7 @@ def test_reproducible_notebook_says_so_and_exits_0(notebooks: Path) -> None:
 
 
 def test_verify_explain_exits_1_with_the_operation(notebooks: Path) -> None:
-    framework("torch")
+    pytest.importorskip("torch")
     result = nbrepro_command(
         "verify", "--explain", "clock_feeds_a_tensor.ipynb", "-q", cwd=notebooks
     )
@@ -188,7 +202,7 @@ def test_bad_input_exits_2_naming_the_problem(
 
 def test_recorder_waits_for_the_users_import_of_torch(run_fresh: Callable[..., list[str]]) -> None:
     """install() imports no torch; the user's import starts it; finish() stops it."""
-    framework("torch")
+    pytest.importorskip("torch")
     (output,) = run_fresh(
         """
         import sys
@@ -217,9 +231,69 @@ def test_recorder_waits_for_the_users_import_of_torch(run_fresh: Callable[..., l
     ]
 
 
+def test_the_tensor_hash_sees_order_and_sign_but_not_layout(
+    run_fresh: Callable[..., list[str]],
+) -> None:
+    """Each case's two tensors hash alike or apart as stated, on both hashing paths (CPU
+    tensors up to 16 kB as bytes, larger ones as weighted lanes, over 2**20 lanes in chunks)."""
+    pytest.importorskip("torch")
+    (output,) = run_fresh(
+        """
+        import warnings
+        import torch
+        from nbrepro import _recorder
+        warnings.simplefilter("ignore")  # quantized tensors are deprecated
+        recorder = _recorder._Recorder(0)
+        recorder.torch = torch
+        torch.manual_seed(0)
+        wrong = []
+        def differ(name, a, b):
+            if recorder.hash(a) == recorder.hash(b) or recorder.hash(a) == 0:
+                wrong.append(f"{name}: equal")
+        def alike(name, a, b):
+            if recorder.hash(a) != recorder.hash(b):
+                wrong.append(f"{name}: different")
+        for n in (16, 100_000, 1_100_000):
+            x = torch.randn(n)
+            alike(f"{n} clone", x, x.clone())
+            differ(f"{n} swap", x, x[torch.tensor([1, 0, *range(2, n)])])
+            differ(f"{n} permutation", x, x[torch.randperm(n)])
+            differ(f"{n} signs", x, -x)
+            differ(f"{n} float64 signs", x.double(), -x.double())
+            differ(f"{n} bfloat16 signs", x.bfloat16(), -x.bfloat16())
+            differ(f"{n} index permutation", torch.arange(n), torch.randperm(n))
+            m = x.view(-1, 4)
+            alike(f"{n} transposed view", m.t(), m.t().contiguous())
+            differ(f"{n} transposed", m.t().contiguous(), m.contiguous().view(4, -1))
+            differ(f"{n} offset", x[1:], x[:-1])
+            differ(f"{n} one bit", x, (x.view(torch.int32) ^ 1).view(torch.float32))
+        big = torch.randn(1_100_000)
+        swapped = big.clone()
+        swapped[[5, (1 << 20) + 5]] = swapped[[(1 << 20) + 5, 5]]
+        differ("swap across chunks", big, swapped)
+        odd = torch.randint(0, 100, (20_001,), dtype=torch.int8)
+        differ("odd int8 permutation", odd, odd.flip(0))
+        signs = torch.tensor([1.0, -1.0] * 8)
+        differ("+-1", signs, -signs)
+        differ("bool order", torch.tensor([True, False] * 4), torch.tensor([False, True] * 4))
+        differ("dtype", torch.zeros(4), torch.zeros(4, dtype=torch.int32))
+        differ("shape", torch.zeros(2, 3), torch.zeros(3, 2))
+        differ("empty shape", torch.zeros(0, 3), torch.zeros(0, 4))
+        z = torch.randn(8, dtype=torch.complex64)
+        differ("conjugate", z, z.conj())
+        alike("conjugate view", z.conj(), z.conj().resolve_conj())
+        q = torch.quantize_per_tensor(torch.randn(8), 0.1, 0, torch.qint8)
+        flipped = torch.quantize_per_tensor(q.dequantize().flip(0), 0.1, 0, torch.qint8)
+        differ("quantized order", q, flipped)
+        print(wrong)
+        """
+    )
+    assert output.strip() == "[]"
+
+
 def test_nothing_of_the_recorder_runs_without_explain(run_fresh: Callable[..., list[str]]) -> None:
     """Loading nbrepro and seeding leaves torch's dispatch untouched and the recorder unloaded."""
-    framework("torch")
+    pytest.importorskip("torch")
     (output,) = run_fresh(
         """
         import sys
@@ -237,7 +311,7 @@ def test_nothing_of_the_recorder_runs_without_explain(run_fresh: Callable[..., l
 @pytest.mark.torch
 def test_cuda_index_add_with_atomics_is_a_nondeterministic_operation(notebooks: Path) -> None:
     """index_add_ on CUDA, --deterministic off: identical inputs, the op named with its switch."""
-    torch = framework("torch")
+    torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():  # type: ignore[attr-defined]
         pytest.skip("needs a CUDA device")
     found = explained(notebooks, "cuda_index_add_is_nondeterministic").operation

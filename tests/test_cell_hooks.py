@@ -24,11 +24,25 @@ def cell(ip: InteractiveShell, code: str, cell_id: str | None = None) -> Any:
     return result
 
 
+# The live checks of frameworks that earlier tests imported into this process (torch,
+# TensorFlow, JAX) find their determinism switches off: not what these tests are about.
+FRAMEWORK_SWITCHES = ("NBR202", "NBR204", "NBR206")
+
+
 def said(capsys: pytest.CaptureFixture[str]) -> list[str]:
     """The finding lines written since the last call."""
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err + captured.out
-    return [line for line in captured.err.splitlines() if line.startswith("nbrepro NBR")]
+    return [
+        line
+        for line in captured.err.splitlines()
+        if line.startswith("nbrepro NBR") and line.split()[1] not in FRAMEWORK_SWITCHES
+    ]
+
+
+def codes() -> list[str]:
+    """The codes of ``nbrepro.audit()``, less the framework switches."""
+    return [f.code for f in nbrepro.audit() if f.code not in FRAMEWORK_SWITCHES]
 
 
 def test_a_new_finding_is_said_once_under_its_cell(
@@ -59,7 +73,7 @@ def test_clean_cells_and_infos_print_nothing(
     """Before seeding, nothing drawn is an info (unsaid); a draw is said once; the seeding
     cell's summary says the rest, so nothing is repeated under it; seeded cells are quiet."""
     cell(shell, "x = 1")
-    assert [f.code for f in nbrepro.audit()] == ["NBR001"] and said(capsys) == []
+    assert codes() == ["NBR001"] and said(capsys) == []
     count = cell(shell, "import random\nr = random.random()").execution_count
     (line,) = said(capsys)
     assert line.startswith("nbrepro NBR001 [warning]") and f"In [{count}]" in line

@@ -17,7 +17,6 @@ Medians go into one plain-text table. Timings are reported, never asserted.
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import platform
 import socket
@@ -28,29 +27,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import nbformat
-from nbclient import NotebookClient
+from verify_bench import plain_runs  # benchmarks/ is on sys.path: scripts run from there
 
 from nbrepro.commands.sweep import sweep
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_NOTEBOOK = REPO / "tests" / "notebooks" / "sweep" / "score_baseline.ipynb"
-
-
-def plain_runs(path: Path, runs: int) -> float:
-    """Sum of ``runs`` plain nbclient executions of ``path``, in seconds."""
-    notebook = nbformat.read(path, as_version=4)
-    total = 0.0
-    for _ in range(runs):
-        started = time.perf_counter()
-        NotebookClient(
-            copy.deepcopy(notebook),
-            kernel_name="python3",
-            shutdown_kernel="immediate",
-            resources={"metadata": {"path": str(path.parent)}},
-        ).execute()
-        total += time.perf_counter() - started
-    return total
 
 
 def sweep_time(path: Path, runs: int, scheduler: str | None = None) -> float:
@@ -70,7 +52,7 @@ class Cluster:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         self.address = f"tcp://127.0.0.1:{port}"
-        log = (folder / "dask.log").open("ab")
+        log = (folder / "dask.log").open("ab")  # the cluster's and its kernels' chatter
         common = {"stdout": log, "stderr": log, "cwd": folder}
         self.processes = [
             subprocess.Popen(
@@ -114,7 +96,11 @@ class Cluster:
         for process in reversed(self.processes):
             process.terminate()
         for process in self.processes:
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # a worker still closing down: not measured
+                process.kill()
+                process.wait()
 
 
 def main() -> None:
@@ -127,7 +113,7 @@ def main() -> None:
     rows: dict[str, list[float]] = {"plain": [], "local": [], "dask 1": [], "dask 2": []}
     with tempfile.TemporaryDirectory() as folder:
         for _ in range(args.repeat):
-            rows["plain"].append(plain_runs(path, args.runs))
+            rows["plain"].append(plain_runs(path, args.runs, "immediate"))
             rows["local"].append(sweep_time(path, args.runs))
             for workers in (1, 2):
                 cluster = Cluster(workers, Path(folder))

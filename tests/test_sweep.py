@@ -417,3 +417,25 @@ def test_a_sweep_seed_replaces_the_notebooks_own_and_says_so(
     with pytest.raises(nbrepro.InvalidSeedError, match="NBREPRO_SWEEP_SEED"):
         nbrepro.seed(42)
     assert nbrepro.status().seed == 1234  # the state in force stays
+
+
+@pytest.mark.kernel
+def test_ctrl_c_stops_the_sweep_and_keeps_the_runs_that_finished(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "nbrepro", "sweep", str(NOTEBOOKS / "metric_after_a_pause.ipynb"),
+         "--seeds", "4", "--repeat", "1", "-q", "-o", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 180
+    while not list(out.glob("*.ipynb")):  # the first run has finished and been written
+        assert time.monotonic() < deadline and sweep.poll() is None, "no run finished"
+        time.sleep(0.1)
+    sweep.send_signal(signal.SIGINT)
+    _, stderr = sweep.communicate(timeout=120)
+    assert sweep.returncode == 130
+    assert stderr.strip() == "nbrepro: interrupted; every kernel it started is stopped"
+    finished = list(out.glob("*.ipynb"))
+    assert 1 <= len(finished) < 4
+    for path in finished:
+        assert notebook_metrics(nbformat.read(path, as_version=4).cells)["score"]

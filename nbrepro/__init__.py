@@ -100,19 +100,23 @@ __all__ = [
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext nbrepro``: register the magics and the cell hooks."""
     from nbrepro._cell_hooks import register
+    from nbrepro._ipython_draws import keep_ipython_off_the_global_stream
     from nbrepro._magics import ReproMagics
     from nbrepro._session import session
 
     ipython.register_magics(ReproMagics)
     register(ipython, session())
+    keep_ipython_off_the_global_stream()
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext nbrepro``: remove every hook and magic, undo every setting."""
     from nbrepro._cell_hooks import unregister
+    from nbrepro._ipython_draws import restore
     from nbrepro._magics import ReproMagics
 
     unregister(ipython)
+    restore()
     for kind, names in ReproMagics.magics.items():
         for name in names:
             ipython.magics_manager.magics[kind].pop(name, None)

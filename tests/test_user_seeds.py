@@ -137,3 +137,29 @@ def test_generators_made_by_earlier_cells_keep_their_state(run_cell: Callable[..
     assert [first, second] == [
         [float(g.random()), float(legacy.rand()), r.random()] for _ in range(2)
     ]
+
+
+@pytest.mark.kernel
+def test_a_front_end_connecting_between_cells_leaves_the_stream_alone(
+    kernel: Callable[..., Any],
+) -> None:
+    """JupyterLab sends kernel_info each time it connects; IPython 9 then picks a random tip
+    for the banner from the global stream. With nbrepro loaded, the draws in the next cell are
+    the ones they are without any request in between; the banner still has its tip."""
+    draws = "import random\nprint([random.random() for _ in range(3)])"
+    k = kernel()
+    k.run("%load_ext nbrepro")
+    k.run("%repro_seed 7")
+    quiet = k.run(draws)
+    k.run("%repro_seed 7")
+    for _ in range(3):
+        banner = k.reply(k.client.kernel_info())["content"]["banner"]
+    assert k.run(draws) == quiet
+    assert "IPython" in banner
+    k.run("%unload_ext nbrepro")
+    k.run("random.seed(7)")
+    before = k.run("print(hash(random.getstate()))")
+    for _ in range(3):
+        k.reply(k.client.kernel_info())
+    tips = "Tip:" in banner  # IPython 7.34 (Colab's) has no tips and never drew
+    assert (k.run("print(hash(random.getstate()))") != before) == tips, "unload restores IPython"

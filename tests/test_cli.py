@@ -20,6 +20,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbrepro_cli import nbrepro_command
 
 import nbrepro
 from nbrepro import _kernel_environment, _process_settings, _runtime_record
@@ -35,18 +36,6 @@ from nbrepro.commands.verify import Divergence, Outcome, Verification, outcome
 NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
 
 kernel = pytest.mark.kernel
-
-
-def nbrepro_command(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``python -m nbrepro ARGS`` in ``cwd``, as a user would type it."""
-    return subprocess.run(
-        [sys.executable, "-m", "nbrepro", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"},
-    )
 
 
 @pytest.fixture

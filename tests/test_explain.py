@@ -6,16 +6,14 @@ that the explanation names the right operation (or variable), cell, line and kin
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
 import pytest
+from nbrepro_cli import nbrepro_command
 
 from nbrepro.commands.explain import Explanation, explain
 from nbrepro.commands.verify import Outcome
@@ -129,17 +127,6 @@ def test_the_cap_names_where_it_stopped_recording(notebooks: Path) -> None:
     ), result.notes
     assert result.variable is not None and result.variable.name == "stamp"
     assert result.status is Outcome.NOT_REPRODUCIBLE
-
-
-def nbrepro_command(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "nbrepro", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"},
-    )
 
 
 def test_reproducible_notebook_says_so_and_exits_0(notebooks: Path) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import nbformat
 import pytest
+from nbrepro_cli import nbrepro_command
 
 import nbrepro
 from nbrepro._metric import METRIC_MIME, notebook_metrics
@@ -24,17 +25,6 @@ from nbrepro._stats import summarize, t_quantile
 from nbrepro.commands.sweep import sweep_seeds
 
 NOTEBOOKS = Path(__file__).parent / "notebooks" / "sweep"
-
-
-def nbrepro_command(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """``nbrepro ARGS`` in a subprocess, as a user types it."""
-    return subprocess.run(
-        [sys.executable, "-m", "nbrepro", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
 
 
 def sweep_json(*args: str) -> tuple[int, dict[str, Any], str]:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 from nbrepro._process_settings import start_environment
 from nbrepro._record_schema import ENV_ALLOWLIST, Gpu, Machine
@@ -50,24 +50,53 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def _installed_state() -> tuple[tuple[str, int], ...]:
+    """What changes when a distribution is installed or removed: each ``sys.path`` folder's
+    modification time (pip adds and removes ``*.dist-info`` folders directly inside it)."""
+    state = []
+    for entry in sys.path:
+        try:
+            state.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            state.append((entry, -1))
+    return tuple(state)
+
+
+class _Lookups:
+    """What was looked up about the installed distributions, while none is installed or removed:
+    reading every distribution's metadata takes a few tenths of a second to seconds, and the
+    record is built again on each save and export."""
+
+    installed: ClassVar[tuple[tuple[str, int], ...]] = ()
+    providers: ClassVar[Mapping[str, list[str]]] = {}
+    versions: ClassVar[dict[str, str | None]] = {}
+
+
 def _packages() -> dict[str, str]:
     from importlib import metadata
 
+    installed = _installed_state()
+    if installed != _Lookups.installed or not _Lookups.providers:
+        try:
+            providers = metadata.packages_distributions()
+        except Exception:  # a broken installed distribution must not break the record
+            providers = {}
+        _Lookups.installed, _Lookups.providers, _Lookups.versions = installed, providers, {}
     names = set(_RELEVANT)
     # Plus the distributions of every top-level module the process has imported.
-    try:
-        providers = metadata.packages_distributions()
-    except Exception:  # a broken installed distribution must not break the record
-        providers = {}
     for module in list(sys.modules):
         if "." not in module and not module.startswith("_"):
-            names.update(providers.get(module, ()))
+            names.update(_Lookups.providers.get(module, ()))
     versions = {}
     for name in sorted(names, key=str.lower):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
+        if name not in _Lookups.versions:
+            try:
+                _Lookups.versions[name] = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                _Lookups.versions[name] = None
+        version = _Lookups.versions[name]
+        if version is not None:
+            versions[name] = version
     return versions
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -58,6 +60,33 @@ def test_environment_records_only_allowlisted_variables() -> None:
         __import__("nbrepro._environment")._environment.ENV_ALLOWLIST
     )
     assert "PATH" not in json.dumps(facts["env_vars"])
+
+
+def test_package_versions_follow_installs_and_imports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The looked-up versions are kept between records, and looked up again the moment a
+    distribution is installed, upgraded or imported: never a stale version."""
+    (tmp_path / "nbrepro_probe_pkg").mkdir()
+    (tmp_path / "nbrepro_probe_pkg" / "__init__.py").write_text("")
+
+    def install(version: str) -> None:
+        for old in tmp_path.glob("*.dist-info"):
+            shutil.rmtree(old)
+        info = tmp_path / f"nbrepro_probe_pkg-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: nbrepro-probe-pkg\nVersion: {version}\n"
+        )
+        (info / "top_level.txt").write_text("nbrepro_probe_pkg\n")
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    install("1.0")
+    assert "nbrepro-probe-pkg" not in nbrepro.environment()["packages"]  # not imported
+    monkeypatch.setitem(sys.modules, "nbrepro_probe_pkg", __import__("nbrepro_probe_pkg"))
+    assert nbrepro.environment()["packages"]["nbrepro-probe-pkg"] == "1.0"
+    install("2.0")  # pip install -U: the folder's dist-info is replaced
+    assert nbrepro.environment()["packages"]["nbrepro-probe-pkg"] == "2.0"
 
 
 def make_data(folder: Path, files: int) -> None:

@@ -171,6 +171,11 @@ def register(shell: Any, session: Session) -> None:
     _HOOKS[id(shell)] = hooks
 
 
+def hooks_registered() -> bool:
+    """Whether some shell runs nbrepro's cell hooks (they say new findings under cells)."""
+    return bool(_HOOKS)
+
+
 def unregister(shell: Any) -> None:
     """Remove the hooks :func:`register` added to ``shell``."""
     hooks = _HOOKS.pop(id(shell), None)

@@ -106,6 +106,14 @@ class Session:
         return self.config is not None
 
     @property
+    def says_findings(self) -> bool:
+        """Whether each new finding is said on one line under the cell that caused it: nbrepro
+        is loaded into an IPython shell (its cell hooks run) and ``--quiet`` is off."""
+        from nbrepro._cell_hooks import hooks_registered
+
+        return hooks_registered() and not (self.config is not None and self.config.quiet)
+
+    @property
     def scope_seed(self) -> int:
         """The seed in force now: the current cell's in per-cell mode, else the experiment's."""
         if self._scope_seed is None:

@@ -70,6 +70,13 @@ class SeedContext(Protocol):
         """The label of the cell running now (``"In [3]"``), when known."""
         ...
 
+    @property
+    def says_findings(self) -> bool:
+        """Whether a finding :meth:`report` adds is said at once, on one line under the cell
+        (in an IPython shell with nbrepro loaded, not ``--quiet``): then an adapter need not
+        show its framework's own longer message for the same thing."""
+        ...
+
     def stream_seed(self, kind: str) -> int:
         """The next seed for a ``kind`` generator the user made without one; recorded.
 

@@ -216,3 +216,24 @@ def test_torch_generators_made_by_earlier_cells_keep_their_state(
     second = run("torch.rand(2, generator=g).tolist()", "draws")
     assert first + second == torch.rand(4, generator=torch.Generator().manual_seed(3)).tolist()
     assert not [f for f in nbrepro.audit() if f.code == "NBR304"]
+
+
+@pytest.mark.kernel
+def test_a_nondeterministic_op_is_said_in_one_line_under_its_cell(
+    kernel: Callable[..., Any],
+) -> None:
+    """In a kernel, the op's cell shows nbrepro's one line with the fix, not torch's paragraph
+    about warn_only beside it; with --quiet (no line), torch's own warning is what shows."""
+    unpool = (
+        "torch.nn.functional.max_unpool1d("
+        "torch.rand(1, 1, 4), torch.tensor([[[0, 2, 4, 6]]]), (2,));"
+    )
+    k = kernel()
+    k.run("import torch\n%load_ext nbrepro")
+    k.run("%repro_seed 0 --deterministic")
+    said = k.run(unpool)
+    assert said.startswith(f"nbrepro NBR201 [error] torch op {UNPOOL_OP} "), said
+    assert said.count("\n") == 1 and "warn_only" not in said, said
+    k.run("%repro_seed 0 --deterministic --quiet")
+    quiet = k.run(unpool)
+    assert "NBR201" not in quiet and f"{UNPOOL_OP} does not have a deterministic" in quiet

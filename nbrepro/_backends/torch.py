@@ -82,9 +82,12 @@ _ALERT_PATTERN = r".*" + _ALERT_MARKER
 
 
 def _capture_alerts(session: SeedContext) -> Callable[[], None]:
-    """Report every nondeterministic torch op that runs; show its warning once per cell.
+    """Report every nondeterministic torch op that runs, once per op and cell.
 
-    Returns the function that undoes it.
+    Where nbrepro says the finding under the cell (one line, with the fix), torch's own
+    warning for it, a paragraph about ``warn_only``, is not shown as well; elsewhere (a script,
+    ``--quiet``) torch's warning is shown once per op and cell. Returns the function that
+    undoes it.
     """
     shown = warnings.showwarning
     seen: set[tuple[str, str | None]] = set()
@@ -111,7 +114,8 @@ def _capture_alerts(session: SeedContext) -> Callable[[], None]:
                 )
             ]
         )
-        shown(message, category, *args, **kwargs)
+        if not session.says_findings:
+            shown(message, category, *args, **kwargs)
 
     warnings.showwarning = showwarning
     # Every occurrence must reach showwarning for the op and cell to be recorded; the

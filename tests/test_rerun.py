@@ -324,3 +324,25 @@ def test_a_record_with_wrong_inner_types_exits_2_with_one_line(
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
     assert path.name in lines[0]
     assert not (tmp_path / "damaged.rerun.ipynb").exists()
+
+
+def test_data_named_with_a_redacted_secret_cannot_be_checked_rather_than_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recorded path whose name held a secret-looking part is said to be uncheckable, not
+    missing; a really missing path and an unchanged one are reported as such beside it."""
+    from nbrepro._fingerprint import fingerprint
+    from nbrepro.commands.rerun import current_data_drift
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.txt").write_text("1\n")
+    monkeypatch.chdir(tmp_path)
+    recorded = fingerprint(["data/a.txt"])
+    hidden = "s3/token=<redacted:0123abcd>/train.csv"
+    record = {
+        "data": {**recorded, hidden: recorded["data/a.txt"], "gone.txt": recorded["data/a.txt"]}
+    }
+    assert current_data_drift(record, tmp_path) == [
+        f"{hidden}: cannot be checked (part of its name was redacted as a secret when recorded)",
+        "gone.txt: missing now",
+    ]

@@ -25,6 +25,7 @@ from nbrepro._fingerprint import drift as data_drift
 from nbrepro._fingerprint import fingerprint
 from nbrepro._normalize import normalize_cell
 from nbrepro._notebook_file import check_writable
+from nbrepro._redact import PLACEHOLDER
 from nbrepro.commands import Progress, Status, print_error
 from nbrepro.commands.run import default_output, error_text, execute_and_write
 from nbrepro.commands.show import read_recorded
@@ -77,10 +78,21 @@ def current_data_drift(record: Mapping[str, Any], folder: Path) -> list[str]:
     recorded = record["data"]
     if not recorded:
         return []
-    located = {key: str(folder / key) if not Path(key).is_absolute() else key for key in recorded}
+    # A path whose name held something secret-looking was recorded with a placeholder: there
+    # is no telling where it is now, which is not the same as its being gone.
+    hidden = [key for key in recorded if PLACEHOLDER.search(key)]
+    lines = [
+        f"{key}: cannot be checked (part of its name was redacted as a secret when recorded)"
+        for key in hidden
+    ]
+    located = {
+        key: str(folder / key) if not Path(key).is_absolute() else key
+        for key in recorded
+        if key not in hidden
+    }
     missing = [key for key, path in located.items() if not Path(path).exists()]
     present = {key: path for key, path in located.items() if key not in missing}
-    lines = [f"{key}: missing now" for key in missing]
+    lines += [f"{key}: missing now" for key in missing]
     if present:
         try:
             now = fingerprint(list(present.values()))

@@ -112,6 +112,7 @@ class NotebookRepro {
     this._generation++;
     this._state = null;
     this._record = null;
+    this._saveWhenCurrent = false;
     this._changed.emit();
   }
 
@@ -147,6 +148,7 @@ class NotebookRepro {
       this._changed.emit();
       if (state === null || !this.settings.saveRecord) {
         this._record = null;
+        this._saveWhenCurrent = false; // no record to wait for
         return;
       }
       // Building the record reads the installed packages, which keeps the kernel busy for a
@@ -154,7 +156,9 @@ class NotebookRepro {
       // do not wait for it.
       this._recordTimer = window.setTimeout(() => {
         if (current() && scheduled === this._scheduled) {
-          this._inFlight = this._inFlight.then(() => this._fetchRecord(kernel, current));
+          this._inFlight = this._inFlight.then(() =>
+            this._fetchRecord(kernel, current, scheduled)
+          );
         }
       }, RECORD_QUIET_MS);
     } catch (error) {
@@ -164,14 +168,26 @@ class NotebookRepro {
 
   private async _fetchRecord(
     kernel: Kernel.IKernelConnection,
-    current: () => boolean
+    current: () => boolean,
+    scheduled: number
   ): Promise<void> {
     try {
       const record = await fetchRecord(kernel);
       if (current() && record !== undefined) {
         this._record = record;
-        this._recordPending = false;
+        // A cell that ran while the record was being built makes it pending again.
+        this._recordPending = scheduled !== this._scheduled;
         this._changed.emit();
+        if (record === null) {
+          this._saveWhenCurrent = false;
+        } else if (this._saveWhenCurrent && !this._recordPending) {
+          // A save came while the record was behind the last cell: save again, now with it,
+          // unless the notebook was edited since (then the user's next save carries it).
+          this._saveWhenCurrent = false;
+          if (!this.panel.context.model.dirty) {
+            void this.panel.context.save();
+          }
+        }
       }
     } catch (error) {
       console.warn('nbrepro: could not read the record from the kernel:', error);
@@ -180,7 +196,16 @@ class NotebookRepro {
 
   private _onSave(_: unknown, state: DocumentRegistry.SaveState): void {
     // "started" is emitted before the model is serialized: the record set here is saved.
-    if (state !== 'started' || !this.settings.saveRecord || this._record === null) {
+    if (state !== 'started' || !this.settings.saveRecord) {
+      return;
+    }
+    if (this._recordPending) {
+      // The kernel ran a cell the record does not know of yet (it is asked for once cells
+      // stop running): this save carries what is known, and a second one follows as soon as
+      // the record is current, so that the file never keeps a record older than its outputs.
+      this._saveWhenCurrent = true;
+    }
+    if (this._record === null) {
       return;
     }
     const model = this.panel.content.model;
@@ -223,6 +248,7 @@ class NotebookRepro {
   private _recordTimer = 0;
   private _record: ReproRecord | null = null;
   private _recordPending = true;
+  private _saveWhenCurrent = false;
   private _state: IReproState | null = null;
   private _timer = 0;
 }

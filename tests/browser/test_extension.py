@@ -259,6 +259,36 @@ def test_restart_run_all_and_save_in_notebook7(notebook7: Lab, page: Any) -> Non
     assert "cell-3" not in record["cell_seeds"]
 
 
+def test_a_save_right_after_a_cell_is_followed_by_one_with_its_record(
+    jupyterlab: Lab, page: Any
+) -> None:
+    """Ctrl+S while the record is still behind the cell that just ran: that save carries the
+    record as it was, and a second save follows by itself once the record is current, so
+    the file ends with the cell's finding in its record and the notebook is not left dirty."""
+    path = jupyterlab.add_notebook("quick.ipynb", CELLS[:2])
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(jupyterlab.url("quick.ipynb"))
+    page.wait_for_function(NOTEBOOK_OPEN, arg=2)
+    assert page.evaluate(COMMAND) is True
+    item = status_item(page, "lab")
+    item.and_(page.locator("[data-record='current']")).wait_for()
+    page.evaluate(ADD_AND_RUN, CLOCK_CELL)
+    item.and_(page.locator("[data-record='pending']")).wait_for()
+    page.locator(".jp-Notebook").first.click(position={"x": 5, "y": 5})
+    page.keyboard.press("Control+s")
+    deadline = time.monotonic() + 60
+    codes: set[str] = set()
+    while "NBR401" not in codes and time.monotonic() < deadline:
+        time.sleep(0.25)
+        try:
+            record = read_record(nbformat.read(path, as_version=4), str(path))
+        except Exception:  # caught between the save's write and its rename
+            continue
+        codes = {finding["code"] for finding in (record or {}).get("findings", [])}
+    assert "NBR401" in codes, "the file kept the record from before the cell"
+    assert page.evaluate(DIRTY) is False
+
+
 def test_no_record_without_nbrepro(jupyterlab: Lab, page: Any) -> None:
     """A kernel that never loaded nbrepro: no status item, nothing written on save."""
     path = jupyterlab.add_notebook("plain.ipynb", ["x = 1", "print(x)"])

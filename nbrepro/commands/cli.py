@@ -250,9 +250,22 @@ def _common(command: argparse.ArgumentParser) -> None:
     command.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
 
+def _without_iri_syntax_checks() -> None:
+    """Keep ``rfc3987_syntax`` out of this process.
+
+    nbformat validates notebooks with jsonschema, and jsonschema imports ``rfc3987_syntax``
+    whenever it is installed (JupyterLab brings it, through jupyter_events) for its IRI format
+    checks; that package builds a grammar as it is imported, 3 of the 4 s that
+    ``import nbformat`` took here, on every command. Notebook validation checks no formats;
+    marked missing, jsonschema leaves those checks out. Kernels are other processes.
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``nbrepro`` command line; return its exit status."""
     args = parser().parse_args(argv)
+    _without_iri_syntax_checks()
     missing = missing_dependency()
     if missing is not None:
         print(f"nbrepro {args.command}: {missing}", file=sys.stderr)

@@ -89,6 +89,15 @@ ADD_AND_RUN = """async (source) => {
 DIRTY = "() => window.jupyterapp.shell.currentWidget.context.model.dirty"
 
 
+def open_notebook(page: Any, server: Lab, name: str, cells: list[str]) -> Path:
+    """Write a notebook of ``cells`` and open it in the browser; its path."""
+    path = server.add_notebook(name, cells)
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server.url(name))
+    page.wait_for_function(NOTEBOOK_OPEN, arg=len(cells))
+    return path
+
+
 def fresh_run(page: Any) -> tuple[str, list[dict[str, Any]]]:
     """Check the cells after the command: all ran once, from prompt 1, in a fresh process.
 
@@ -128,17 +137,24 @@ def status_item(page: Any, app: str) -> Any:
     return page.locator(f"{where} .nbrepro-StatusItem")
 
 
-def save_and_read(page: Any, path: Path, app: str) -> dict[str, Any]:
-    """Ctrl+S once the record is current; the record in the file on disk, checked."""
-    # The record a save writes is fetched once cells stop running: wait until it is current.
-    status_item(page, app).and_(page.locator("[data-record='current']")).wait_for()
+def save_now(page: Any, path: Path) -> None:
+    """Ctrl+S in the notebook; wait until the file on disk has changed (a loaded machine can
+    take many seconds to save)."""
     before = path.read_bytes()
     page.locator(".jp-Notebook").first.click(position={"x": 5, "y": 5})
     page.keyboard.press("Control+s")
     page.wait_for_function(f"() => !({DIRTY})()")
-    deadline = time.monotonic() + 10
-    while path.read_bytes() == before and time.monotonic() < deadline:
+    deadline = time.monotonic() + 90
+    while path.read_bytes() == before:
+        assert time.monotonic() < deadline, "the save did not reach the file"
         time.sleep(0.1)
+
+
+def save_and_read(page: Any, path: Path, app: str) -> dict[str, Any]:
+    """Ctrl+S once the record is current; the record in the file on disk, checked."""
+    # The record a save writes is fetched once cells stop running: wait until it is current.
+    status_item(page, app).and_(page.locator("[data-record='current']")).wait_for()
+    save_now(page, path)
     saved = nbformat.read(path, as_version=4)
     record = read_record(saved, str(path))
     assert record is not None, "the save wrote no metadata['nbrepro']"
@@ -166,10 +182,7 @@ def console(page: Any) -> None:
 
 def test_restart_run_all_in_jupyterlab(jupyterlab: Lab, page: Any) -> None:
     """Right after opening, twice in a row, from the toolbar and the keyboard: fresh runs."""
-    path = jupyterlab.add_notebook(NAME, CELLS)
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(jupyterlab.url(NAME))
-    page.wait_for_function(NOTEBOOK_OPEN, arg=len(CELLS))
+    path = open_notebook(page, jupyterlab, NAME, CELLS)
 
     # Right after opening: the kernel may still be starting.
     assert page.evaluate(COMMAND) is True
@@ -231,10 +244,8 @@ def test_restart_run_all_and_save_in_notebook7(notebook7: Lab, page: Any) -> Non
 
     In per-cell mode, so that the record holds cell seeds: a deleted cell's is not saved.
     """
-    path = notebook7.add_notebook(NAME, [*CELLS[:1], "%repro_seed 42 --per-cell", *CELLS[2:]])
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(notebook7.url(NAME))
-    page.wait_for_function(NOTEBOOK_OPEN, arg=len(CELLS))
+    cells = [*CELLS[:1], "%repro_seed 42 --per-cell", *CELLS[2:]]
+    path = open_notebook(page, notebook7, NAME, cells)
 
     assert page.evaluate(COMMAND) is True
     started_at, _ = fresh_run(page)
@@ -265,10 +276,7 @@ def test_a_save_right_after_a_cell_is_followed_by_one_with_its_record(
     """Ctrl+S while the record is still behind the cell that just ran: that save carries the
     record as it was, and a second save follows by itself once the record is current, so
     the file ends with the cell's finding in its record and the notebook is not left dirty."""
-    path = jupyterlab.add_notebook("quick.ipynb", CELLS[:2])
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(jupyterlab.url("quick.ipynb"))
-    page.wait_for_function(NOTEBOOK_OPEN, arg=2)
+    path = open_notebook(page, jupyterlab, "quick.ipynb", CELLS[:2])
     assert page.evaluate(COMMAND) is True
     item = status_item(page, "lab")
     item.and_(page.locator("[data-record='current']")).wait_for()
@@ -291,23 +299,14 @@ def test_a_save_right_after_a_cell_is_followed_by_one_with_its_record(
 
 def test_no_record_without_nbrepro(jupyterlab: Lab, page: Any) -> None:
     """A kernel that never loaded nbrepro: no status item, nothing written on save."""
-    path = jupyterlab.add_notebook("plain.ipynb", ["x = 1", "print(x)"])
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(jupyterlab.url("plain.ipynb"))
-    page.wait_for_function(NOTEBOOK_OPEN, arg=2)
+    path = open_notebook(page, jupyterlab, "plain.ipynb", ["x = 1", "print(x)"])
     # The command works on it too: a fresh runtime without nbrepro's state loaded.
     assert page.evaluate(COMMAND) is True
     cells = page.evaluate(CELL_STATE)
     assert [cell["count"] for cell in cells] == [1, 2]
     item = page.locator("#jp-main-statusbar .nbrepro-StatusItem")
     page.wait_for_function(IDLE)
-    before = path.read_bytes()
-    page.locator(".jp-Notebook").first.click(position={"x": 5, "y": 5})
-    page.keyboard.press("Control+s")
-    page.wait_for_function(f"() => !({DIRTY})()")
-    deadline = time.monotonic() + 10
-    while path.read_bytes() == before and time.monotonic() < deadline:
-        time.sleep(0.1)
+    save_now(page, path)
     assert "nbrepro" not in nbformat.read(path, as_version=4).metadata
     assert item.count() == 0 or not item.is_visible()
 
@@ -317,21 +316,12 @@ def test_the_setting_turns_the_record_off(jupyterlab: Lab, page: Any) -> None:
     settings = jupyterlab.root.parent / "settings" / "nbrepro"
     settings.mkdir(parents=True)
     (settings / "plugin.jupyterlab-settings").write_text('{"saveRecord": false}')
-    path = jupyterlab.add_notebook("off.ipynb", CELLS[:2])
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(jupyterlab.url("off.ipynb"))
-    page.wait_for_function(NOTEBOOK_OPEN, arg=2)
+    path = open_notebook(page, jupyterlab, "off.ipynb", CELLS[:2])
     assert page.evaluate(COMMAND) is True
     item = status_item(page, "lab")
     item.filter(has_text="seed 42").wait_for()
     page.wait_for_function(IDLE)
-    before = path.read_bytes()
-    page.locator(".jp-Notebook").first.click(position={"x": 5, "y": 5})
-    page.keyboard.press("Control+s")
-    page.wait_for_function(f"() => !({DIRTY})()")
-    deadline = time.monotonic() + 10
-    while path.read_bytes() == before and time.monotonic() < deadline:
-        time.sleep(0.1)
+    save_now(page, path)
     saved = nbformat.read(path, as_version=4)
     assert [cell.execution_count for cell in saved.cells] == [1, 2], "the save did not happen"
     assert "nbrepro" not in saved.metadata

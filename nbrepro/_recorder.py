@@ -28,6 +28,7 @@ import ctypes
 import hashlib
 import json
 import os
+import re
 import struct
 import sys
 import tempfile
@@ -115,9 +116,21 @@ def _mix(accumulated: int, value: int) -> int:
     return ((accumulated * 0x100000001B3) ^ value) & _MASK
 
 
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
 def _scalar_hash(value: object) -> int:
-    # repr, not hash(): str hashes change with PYTHONHASHSEED, and floats' reprs round-trip.
-    return zlib.crc32(repr(value).encode())
+    """A hash of a non-tensor argument that is equal in two processes when the value is.
+
+    repr, not hash(): str hashes change with PYTHONHASHSEED, and floats' reprs round-trip.
+    A torch ``Generator`` (passed as ``generator=``) is hashed by its state, since its repr
+    only holds its address; any other address in a repr is left out.
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(value, torch.Generator):
+        state = value.get_state()
+        return zlib.crc32(state.numpy().tobytes()) ^ zlib.crc32(str(value.device).encode())
+    return zlib.crc32(_ADDRESS.sub("", repr(value)).encode())
 
 
 #: The signed integer dtype of each element size below 4 bytes, to read a tensor's bits.
@@ -169,6 +182,9 @@ def _scratch(torch: ModuleType, device: Any) -> Any:
     key = (device, threading.get_ident())
     found = _SCRATCH.get(key)
     if found is None:
+        alive = {thread.ident for thread in threading.enumerate()}
+        for gone in [k for k in _SCRATCH if k[1] not in alive]:  # threads that ended
+            del _SCRATCH[gone]
         found = _SCRATCH[key] = torch.empty(_CHUNK, dtype=torch.int32, device=device)
     return found
 
@@ -565,6 +581,9 @@ def finish(namespace: dict[str, Any]) -> str:
     recorder.stop()
     trace = recorder.trace.to_bytes()
     described = json.dumps(variables(namespace)).encode()
+    # The hashes' buffers and weights (4 MB a thread, 12 MB a device) go with the recording.
+    _SCRATCH.clear()
+    _WEIGHTS.clear()
     descriptor, path = tempfile.mkstemp(prefix="nbrepro-trace-", suffix=".bin")
     with os.fdopen(descriptor, "wb") as file:
         file.write(struct.pack("<Q", len(described)))

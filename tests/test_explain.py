@@ -308,3 +308,40 @@ def test_cuda_index_add_with_atomics_is_a_nondeterministic_operation(notebooks: 
     assert (found.place.cell and found.place.cell.id, found.place.line) == ("accumulate", 4)
     assert found.inputs_identical
     assert "--deterministic" in found.cause and "NBR201" in found.cause
+
+
+def test_a_generator_argument_is_compared_by_its_state_not_its_address() -> None:
+    """torch.rand(..., generator=g): two generators in the same state hash alike (their reprs
+    hold only their addresses), one in another state does not; other reprs lose addresses."""
+    torch = pytest.importorskip("torch")
+    from nbrepro._recorder import _scalar_hash
+
+    first, second = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    assert repr(first) != repr(second)
+    assert _scalar_hash(first) == _scalar_hash(second)
+    second.manual_seed(4)
+    assert _scalar_hash(first) != _scalar_hash(second)
+    torch.rand(2, generator=first)  # the state moves on
+    assert _scalar_hash(first) != _scalar_hash(torch.Generator().manual_seed(3))
+    assert _scalar_hash(object()) == _scalar_hash(object())
+    assert _scalar_hash(0.5) != _scalar_hash(0.25)
+
+
+def test_hash_buffers_of_ended_threads_and_of_a_finished_recording_are_freed() -> None:
+    """Each hashing thread gets a buffer; a thread that ended loses it once another is made,
+    and finish() frees them all: the recorder's memory stays bounded."""
+    import threading
+
+    torch = pytest.importorskip("torch")
+    from nbrepro import _recorder
+
+    data = torch.arange(1 << 15, dtype=torch.int32)
+    worker = threading.Thread(target=_recorder._lane_hash, args=(torch, data))
+    worker.start()
+    worker.join()
+    assert any(key[1] == worker.ident for key in _recorder._SCRATCH)
+    _recorder._lane_hash(torch, data)
+    assert [key[1] for key in _recorder._SCRATCH] == [threading.get_ident()]
+    path = _recorder.finish({})
+    Path(path).unlink()
+    assert not _recorder._SCRATCH and not _recorder._WEIGHTS

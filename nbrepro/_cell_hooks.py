@@ -63,6 +63,11 @@ class CellHooks:
         self._ran_pre = False  # False in the cell that loaded nbrepro: it ran no pre_run_cell
         self._failures: set[tuple[str, str]] = set()
 
+    @property
+    def in_cell(self) -> bool:
+        """Between this shell's ``pre_run_cell`` and ``post_run_cell``."""
+        return self._ran_pre
+
     def pre_run_cell(self, info: Any) -> None:
         """Before each cell: remember which cell runs; reseed it in per-cell mode.
 
@@ -171,9 +176,10 @@ def register(shell: Any, session: Session) -> None:
     _HOOKS[id(shell)] = hooks
 
 
-def hooks_registered() -> bool:
-    """Whether some shell runs nbrepro's cell hooks (they say new findings under cells)."""
-    return bool(_HOOKS)
+def in_a_cell() -> bool:
+    """Whether a shell with nbrepro's hooks is running a cell now: what is found meanwhile
+    is said under it when it ends."""
+    return any(hooks.in_cell for hooks in _HOOKS.values())
 
 
 def unregister(shell: Any) -> None:

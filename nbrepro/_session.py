@@ -107,11 +107,11 @@ class Session:
 
     @property
     def says_findings(self) -> bool:
-        """Whether each new finding is said on one line under the cell that caused it: nbrepro
-        is loaded into an IPython shell (its cell hooks run) and ``--quiet`` is off."""
-        from nbrepro._cell_hooks import hooks_registered
+        """Whether a finding made now is said on one line under the cell that caused it: an
+        IPython shell with nbrepro loaded is running a cell, and ``--quiet`` is off."""
+        from nbrepro._cell_hooks import in_a_cell
 
-        return hooks_registered() and not (self.config is not None and self.config.quiet)
+        return in_a_cell() and not (self.config is not None and self.config.quiet)
 
     @property
     def scope_seed(self) -> int:

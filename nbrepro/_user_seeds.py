@@ -65,6 +65,8 @@ class SeedingWatch:
 
     def __init__(self) -> None:
         self._replaced: list[tuple[Any, str, Any]] = []
+        #: (namespace, name, value, wrapper): the user's names bound to a watched function
+        self._rebound: list[tuple[dict[str, Any], str, Any, Any]] = []
 
     @property
     def active(self) -> bool:
@@ -79,6 +81,7 @@ class SeedingWatch:
         modules: Iterable[str],
         attribute: str,
         after: Callable[[], None] | None = None,
+        aliases: tuple[Any, ...] = (),
     ) -> None:
         """Watch ``attribute`` of each of ``modules`` already imported (the public aliases).
 
@@ -86,8 +89,12 @@ class SeedingWatch:
         (``"np.random.seed"``), ``after`` what the adapter does once the user has called it.
         Modules not imported are skipped: watching never imports anything. A call with no
         arguments, or ``None``, reseeds from OS entropy and is not the user's fixed seed.
+        Names the notebook bound to the function before (``from numpy.random import seed``),
+        or to one of ``aliases`` (what the attribute was before the adapter replaced it), are
+        watched too: they are rebound to the same wrapper, and put back by :meth:`undo`.
         """
         original: Any = None
+        wrapper: Any = None
         for module_name in modules:
             module = sys.modules.get(module_name)
             found = getattr(module, attribute, None) if module is not None else None
@@ -95,17 +102,40 @@ class SeedingWatch:
                 continue
             if original is None:
                 original = found
+                wrapper = _wrap(session, name, label, original, after)
             if found is not original:
                 continue
-            wrapper = _wrap(session, name, label, original, after)
             setattr(module, attribute, wrapper)
             self._replaced.append((module, attribute, original))
+        if wrapper is not None:
+            for namespace in _user_namespaces():
+                for key, value in list(namespace.items()):
+                    if value is original or any(value is alias for alias in aliases):
+                        namespace[key] = wrapper
+                        self._rebound.append((namespace, key, value, wrapper))
 
     def undo(self) -> None:
         """Put every original function back."""
         for module, attribute, original in reversed(self._replaced):
             setattr(module, attribute, original)
         self._replaced = []
+        for namespace, key, value, wrapper in reversed(self._rebound):
+            if namespace.get(key) is wrapper:  # not rebound by the user since
+                namespace[key] = value
+        self._rebound = []
+
+
+def _user_namespaces() -> list[dict[str, Any]]:
+    """The notebook's (or script's) global names: IPython's user namespace and ``__main__``."""
+    found: dict[int, dict[str, Any]] = {}
+    main = sys.modules.get("__main__")
+    if main is not None:
+        found[id(main.__dict__)] = main.__dict__
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is not None:
+        found[id(shell.user_ns)] = shell.user_ns
+    return list(found.values())
 
 
 def _wrap(

@@ -72,9 +72,9 @@ class SeedContext(Protocol):
 
     @property
     def says_findings(self) -> bool:
-        """Whether a finding :meth:`report` adds is said at once, on one line under the cell
-        (in an IPython shell with nbrepro loaded, not ``--quiet``): then an adapter need not
-        show its framework's own longer message for the same thing."""
+        """Whether a finding :meth:`report` adds now is said on one line under the cell that
+        is running (an IPython shell with nbrepro loaded, not ``--quiet``): then an adapter
+        need not show its framework's own longer message for the same thing."""
         ...
 
     def stream_seed(self, kind: str) -> int:

@@ -62,6 +62,7 @@ def user_settings() -> Iterator[tuple[bool, bool, bool, bool]]:
     torch.use_deterministic_algorithms(False)
     torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = True, False
     yield _settings()
+    nbrepro.reset()  # first: a reset puts back the settings of the test, which come next
     torch.use_deterministic_algorithms(before[0], warn_only=before[1])
     torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = before[2:]
 

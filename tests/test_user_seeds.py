@@ -33,6 +33,33 @@ def test_numpy_seed_in_a_cell_survives_per_cell_reseeding(run_cell: Callable[...
     assert first + second == np.random.RandomState(5).rand(4).tolist()
 
 
+@pytest.mark.parametrize(
+    ("imports", "call", "draw", "expected"),
+    [
+        ("from numpy.random import seed", "seed(5)", "np.random.rand(2).tolist()",
+         lambda: np.random.RandomState(5).rand(4).tolist()),
+        ("from random import seed", "seed(5)", "[random.random() for _ in range(2)]",
+         lambda: [r.random() for r in [random.Random(5)] for _ in range(4)]),
+    ],
+    ids=["numpy", "random"],
+)  # fmt: skip
+def test_a_seed_function_imported_before_seeding_is_still_the_users_seed(
+    run_cell: Callable[..., Any], imports: str, call: str, draw: str, expected: Any
+) -> None:
+    """``from numpy.random import seed`` before %repro_seed, ``seed(5)`` after: noticed like
+    ``np.random.seed(5)``, kept in per-cell mode; %unload_ext puts the user's name back."""
+    run_cell(f"import random, numpy as np\n{imports}")
+    original = run_cell("seed")
+    run_cell("%repro_seed 42 --per-cell")
+    run_cell(call, cell_id="seeds")
+    first = run_cell(draw, cell_id="draws")
+    second = run_cell(draw, cell_id="draws")
+    assert first + second == expected()
+    assert [f.code for f in user_seed_findings()] == [USER_SEED_IN_PER_CELL_MODE]
+    run_cell("%unload_ext nbrepro")
+    assert run_cell("seed") is original
+
+
 def test_per_cell_mode_reports_the_user_seed_once_with_cell_and_fix(
     run_cell: Callable[..., Any],
 ) -> None:

@@ -57,7 +57,9 @@ class PythonRandomBackend(Backend):
 
         seed_global.__doc__ = module_seed.__doc__
         random.seed = seed_global
-        self._watch.watch(session, self.name, "random.seed", ["random"], "seed")
+        self._watch.watch(
+            session, self.name, "random.seed", ["random"], "seed", aliases=(module_seed,)
+        )
 
     def uninstall(self) -> None:
         self._watch.undo()

@@ -340,6 +340,17 @@ def test_a_sweep_on_a_dask_cluster_names_the_workers_and_matches_local_runs(
     )
     assert status == 0, stderr
     assert [r["metrics"] for r in remote["runs"]] == [r["metrics"] for r in local["runs"]]
+    # A notebook whose folder the worker does not have: a run error saying so, not a hang.
+    from distributed import Client
+
+    from nbrepro.commands.sweep import run_on_worker
+
+    text = (NOTEBOOKS / "score_baseline.ipynb").read_text()
+    with Client(cluster.address, set_as_default=False) as client:
+        missing = tmp_path / "not-on-the-workers" / "score_baseline.ipynb"
+        result = client.submit(run_on_worker, text, str(missing), 1, False, 60, None).result(60)
+    assert result["error"].startswith(f"the notebook's folder {missing.parent} does not exist")
+    assert result["worker"] in workers.values()
 
 
 @pytest.mark.kernel

@@ -421,6 +421,17 @@ def run_on_worker(
 
     notebook = _from_text(notebook_json)
     started = time.perf_counter()
+    address = get_worker().address
+    folder = Path(path).parent
+    if not folder.is_dir():
+        return {
+            "notebook": notebook_json,
+            "error": f"the notebook's folder {folder} does not exist on worker {address}: runs "
+            "on a Dask cluster need it, with the notebook's data, at the same path on every "
+            "worker (a shared file system)",
+            "seconds": time.perf_counter() - started,
+            "worker": address,
+        }
     executed, error = run_sync(_execute_run)(
         notebook,
         Path(path),
@@ -433,7 +444,7 @@ def run_on_worker(
         "notebook": _to_text(executed),
         "error": error,
         "seconds": time.perf_counter() - started,
-        "worker": get_worker().address,
+        "worker": address,
     }
 
 

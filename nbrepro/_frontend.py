@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from nbrepro._config import Config, make_config
+from nbrepro.errors import NbreproError
+
 #: How a runtime restarted by the extension's command names its starter (``%repro_seed``
 #: and ``%repro_status`` show it).
 STARTED_BY = "Restart and Run All Reproducibly"
@@ -62,8 +65,14 @@ def record() -> dict[str, Any]:
     return dict(build_record(session(), _user_namespace()))
 
 
-def restart() -> dict[str, str]:
+def restart(seed_line: str | None = None) -> dict[str, str]:
     """Restart this kernel into a fresh runtime with the process-start settings.
+
+    The settings are those of the session's configuration; a kernel that has not run
+    ``%repro_seed`` yet takes them from ``seed_line``, the notebook's first ``%repro_seed``
+    line as the front end found it (``"42 --threads 2"``), so that the first restart already
+    starts the process with the thread variables and ``--deterministic``'s settings. A line
+    that does not parse is left to the notebook's own ``%repro_seed`` to refuse.
 
     The restart happens once the request that called this has replied (see
     :func:`nbrepro._restart.restart`); returns ``{"message": the text to show}``.
@@ -74,8 +83,33 @@ def restart() -> dict[str, str]:
     from IPython import get_ipython
 
     from nbrepro._restart import restart as restart_kernel
+    from nbrepro._session import session
 
-    return {"message": restart_kernel(get_ipython(), started_by=STARTED_BY)}
+    config = session().config
+    if config is None and seed_line is not None:
+        config = _notebook_config(seed_line)
+    return {"message": restart_kernel(get_ipython(), started_by=STARTED_BY, config=config)}
+
+
+def _notebook_config(seed_line: str) -> Config | None:
+    """The configuration ``%repro_seed SEED_LINE`` would make; None where it would refuse."""
+    from IPython.core.error import UsageError
+
+    from nbrepro._magics import ReproMagics, parse_arguments
+
+    try:
+        args = parse_arguments(ReproMagics.repro_seed, seed_line)
+        # The seed does not matter to the settings: 0 stands in for an auto-assigned one.
+        return make_config(
+            0 if args.seed is None else args.seed,
+            deterministic=args.deterministic,
+            strict=args.strict,
+            per_cell=args.per_cell,
+            threads=args.threads,
+            quiet=args.quiet,
+        )
+    except (UsageError, NbreproError):
+        return None
 
 
 def _user_namespace() -> dict[str, Any] | None:

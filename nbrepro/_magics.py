@@ -50,7 +50,7 @@ class _FlagOnce(_Once):
         super().__init__(option_strings, dest, nargs=0, const=True, default=False, **kwargs)
 
 
-def _parse(magic: Callable[..., Any], line: str) -> argparse.Namespace:
+def parse_arguments(magic: Callable[..., Any], line: str) -> argparse.Namespace:
     """``line`` split as a shell splits it, then parsed by ``magic``'s argument parser.
 
     IPython's own splitting keeps quotes (``"my data.csv"`` would be a file name with quotes
@@ -137,7 +137,7 @@ class ReproMagics(Magics):
         fix that works here (``%repro_restart`` in a kernel, ``nbrepro run`` under a notebook
         runner, a new process in terminal IPython).
         """
-        args = _parse(self.repro_seed, line)
+        args = parse_arguments(self.repro_seed, line)
         try:
             if args.restart:
                 _restart.ensure_restartable(self.shell)
@@ -194,7 +194,7 @@ class ReproMagics(Magics):
         notebook again: use `nbrepro run NOTEBOOK` there. On Colab the runtime
         is restarted without new environment variables.
         """
-        _parse(self.repro_restart, line)
+        parse_arguments(self.repro_restart, line)
         try:
             _restart.ensure_restartable(self.shell)
         except CannotRestartError as error:
@@ -231,7 +231,7 @@ class ReproMagics(Magics):
         notebook (where the notebook can be located). Unchanged data is re-checked from a
         cache keyed by size and modification time.
         """
-        args = _parse(self.repro_data, line)
+        args = parse_arguments(self.repro_data, line)
         try:
             # `~/data` as a shell would expand it (%repro_export's paths expand the same way).
             changed = _api.fingerprint([os.path.expanduser(path) for path in args.paths])
@@ -266,7 +266,7 @@ class ReproMagics(Magics):
         settings, environment, data fingerprints, findings; never secrets. Atomic; every cell
         and output kept; the source notebook is only written with --overwrite.
         """
-        args = _parse(self.repro_export, line)
+        args = parse_arguments(self.repro_export, line)
         try:
             exported = _api.export(args.target, source=args.source, overwrite=args.overwrite)
         except NbreproError as error:  # no notebook found, target refused, unwritable

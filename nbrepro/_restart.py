@@ -21,7 +21,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbrepro._kernel_environment import kernel_environment
 from nbrepro._process_settings import assignments, process_start_settings, start_environment
@@ -32,6 +32,9 @@ from nbrepro._runtime_record import (
 )
 from nbrepro._session import session
 from nbrepro.errors import CannotRestartError
+
+if TYPE_CHECKING:
+    from nbrepro._config import Config
 
 # Once the restarting cell has replied, the exec waits until no queued request has been
 # aborted for _QUIET_SECONDS (their replies must leave the process first), but never longer
@@ -46,7 +49,7 @@ def ensure_restartable(shell: Any) -> None:
     _kernel(shell)
 
 
-def restart(shell: Any, started_by: str = "%repro_restart") -> str:
+def restart(shell: Any, started_by: str = "%repro_restart", config: Config | None = None) -> str:
     """Restart the kernel running ``shell`` into a fresh runtime for the session's config.
 
     Returns at once, with the text to show the user; the restart happens on the kernel's event
@@ -54,14 +57,15 @@ def restart(shell: Any, started_by: str = "%repro_restart") -> str:
     been answered "aborted". The new process has the same pid and connection, the environment
     this one started with plus :func:`process_start_settings`, and :data:`RUNTIME_VARIABLE`.
     On Colab the process is killed instead, and Colab starts a new one. ``started_by`` names
-    the command in that record; the returned text is what to show the user.
+    the command in that record; the returned text is what to show the user. ``config``
+    stands in for the session's configuration where it has none yet.
 
     Raises:
         CannotRestartError: not in a Jupyter kernel (plain Python, terminal IPython, an
             in-process kernel), or on Windows.
     """
     kernel = _kernel(shell)
-    settings = process_start_settings(session().config)
+    settings = process_start_settings(session().config or config)
     record = runtime_record(started_by, {} if on_colab() else settings, os.getpid())
     if on_colab():
         write_colab_record(record)

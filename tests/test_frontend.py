@@ -25,7 +25,14 @@ pytestmark = pytest.mark.kernel
 _MODULE = "__import__('nbrepro._frontend', fromlist=['_'])"
 STATE = f"({_MODULE}.Json({_MODULE}.state()) if 'nbrepro' in __import__('sys').modules else None)"
 RECORD = f"({_MODULE}.Json({_MODULE}.record()) if 'nbrepro' in __import__('sys').modules else None)"
-RESTART = f"{_MODULE}.Json({_MODULE}.restart())"
+RESTART = f"{_MODULE}.Json({_MODULE}.restart(None))"
+
+
+def restart_with(seed_line: str) -> str:
+    """The restart expression for a notebook whose first ``%repro_seed`` line is given."""
+    return f"{_MODULE}.Json({_MODULE}.restart({json.dumps(seed_line)}))"
+
+
 IMPORTED = "'nbrepro' in __import__('sys').modules"
 
 
@@ -91,3 +98,20 @@ def test_restart_gives_a_fresh_process_with_the_hash_seed(kernel: Callable[..., 
         "      json.loads(os.environ['NBREPRO_RUNTIME'])['started_by'])"
     )
     assert printed.strip().split(maxsplit=2) == ["0", "False", STARTED_BY]
+
+
+@pytest.mark.parametrize(
+    ("seed_line", "threads"),
+    [("42 --threads 2 --deterministic", "2"), ("--threads abc", None), ("", None)],
+    ids=["threads", "bad-line", "auto-seed"],
+)
+def test_the_first_restart_takes_the_notebooks_seed_line(
+    kernel: Callable[..., Kernel], seed_line: str, threads: str | None
+) -> None:
+    """A kernel that never ran %repro_seed: the notebook's line (sent by the front end) gives
+    the new process its thread variables; a line %repro_seed would refuse gives none."""
+    k = kernel()
+    ask(k, restart=restart_with(seed_line))
+    k.wait_for_new_process(timeout=60)
+    printed = k.run("import os\nprint(os.environ.get('OMP_NUM_THREADS'))")
+    assert printed.strip() == str(threads)

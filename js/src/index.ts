@@ -39,6 +39,7 @@ import {
   ReproRecord,
   fetchRecord,
   fetchState,
+  firstSeedLine,
   requestRestart,
   runtimeMarker,
   sleep
@@ -360,7 +361,15 @@ async function restartRunAll(repro: NotebookRepro): Promise<boolean> {
         throw new KernelCallError('the kernel does not answer');
       }
     }
-    await requestRestart(kernel);
+    const sources: string[] = [];
+    const model = panel.content.model;
+    for (let i = 0; model && i < model.cells.length; i++) {
+      const cell = model.cells.get(i);
+      if (cell.type === 'code') {
+        sources.push(cell.sharedModel.getSource());
+      }
+    }
+    await requestRestart(kernel, firstSeedLine(sources));
     // The old process answers every request "aborted" until it is replaced; the new one
     // answers with a new runtime marker. No fixed delay: it works however long the start takes.
     stage = 'waiting for the new kernel process';

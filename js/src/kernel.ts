@@ -29,9 +29,11 @@ const IF_LOADED = (call: string) =>
   `__import__('nbrepro._frontend', fromlist=['_']).${call}()) ` +
   `if 'nbrepro' in __import__('sys').modules else None)`;
 
-const RESTART =
+// A JSON string is a Python string literal too (JSON.stringify never writes "\/").
+const RESTART = (seedLine: string | null) =>
   "__import__('nbrepro._frontend', fromlist=['_']).Json(" +
-  "__import__('nbrepro._frontend', fromlist=['_']).restart())";
+  "__import__('nbrepro._frontend', fromlist=['_']).restart(" +
+  `${seedLine === null ? 'None' : JSON.stringify(seedLine)}))`;
 
 // What tells the new process from the old one: nbrepro's restart puts a new runtime record
 // (when, by whom) into the new process's environment.
@@ -130,10 +132,14 @@ export async function runtimeMarker(
 /**
  * Ask the kernel to replace its process with a fresh one started with the process-start
  * settings (nbrepro's in-place restart); the message it gives. The restart happens once this
- * request has replied.
+ * request has replied. `seedLine`, the notebook's first `%repro_seed` line, gives the
+ * settings to a kernel that has not run it yet (`--threads`, `--deterministic`).
  */
-export async function requestRestart(kernel: Kernel.IKernelConnection): Promise<string> {
-  const reply = await silentExecute(kernel, { restart: RESTART }, 30_000);
+export async function requestRestart(
+  kernel: Kernel.IKernelConnection,
+  seedLine: string | null = null
+): Promise<string> {
+  const reply = await silentExecute(kernel, { restart: RESTART(seedLine) }, 30_000);
   if (!reply) {
     throw new KernelCallError('the kernel did not answer the restart request');
   }
@@ -142,4 +148,17 @@ export async function requestRestart(kernel: Kernel.IKernelConnection): Promise<
     throw new KernelCallError(value.text ?? 'the kernel gave no answer');
   }
   return String(value.json.message);
+}
+
+/** The first `%repro_seed` line of the code cells' sources, without the magic's name. */
+export function firstSeedLine(sources: string[]): string | null {
+  for (const source of sources) {
+    for (const line of source.split('\n')) {
+      const match = /^\s*%repro_seed(?:\s+(.*))?$/.exec(line);
+      if (match) {
+        return (match[1] ?? '').trim();
+      }
+    }
+  }
+  return null;
 }

@@ -33,6 +33,8 @@ def keep_ipython_off_the_global_stream() -> None:
     saved = random.getstate()
     try:
         tip = str(original())
+    except Exception:  # IPython's own picker broke: leave it as it is, never break loading
+        return
     finally:
         random.setstate(saved)
 

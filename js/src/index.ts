@@ -196,6 +196,10 @@ class NotebookRepro {
   }
 
   private _onSave(_: unknown, state: DocumentRegistry.SaveState): void {
+    if (state === 'failed') {
+      this._saveWhenCurrent = false; // JupyterLab said why; saving again would say it twice
+      return;
+    }
     // "started" is emitted before the model is serialized: the record set here is saved.
     if (state !== 'started' || !this.settings.saveRecord) {
       return;

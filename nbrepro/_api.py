@@ -73,8 +73,10 @@ def seed(
     current.apply(config)
     if shell is not None:
         from nbrepro._cell_hooks import register
+        from nbrepro._ipython_draws import keep_ipython_off_the_global_stream
 
         register(shell, current)
+        keep_ipython_off_the_global_stream()  # as %load_ext does: nbrepro.seed() alone suffices
     return snapshot(current, _namespace())
 
 

@@ -65,8 +65,7 @@ class SeedingWatch:
 
     def __init__(self) -> None:
         self._replaced: list[tuple[Any, str, Any]] = []
-        #: (namespace, name, value, wrapper): the user's names bound to a watched function
-        self._rebound: list[tuple[dict[str, Any], str, Any, Any]] = []
+        self._rebound: list[Rebound] = []  #: the user's names bound to a watched function
 
     @property
     def active(self) -> bool:
@@ -108,21 +107,45 @@ class SeedingWatch:
             setattr(module, attribute, wrapper)
             self._replaced.append((module, attribute, original))
         if wrapper is not None:
-            for namespace in _user_namespaces():
-                for key, value in list(namespace.items()):
-                    if value is original or any(value is alias for alias in aliases):
-                        namespace[key] = wrapper
-                        self._rebound.append((namespace, key, value, wrapper))
+            replaced = dict.fromkeys((original, *aliases), wrapper)
+            self._rebound += rebind_user_names(replaced)
 
     def undo(self) -> None:
         """Put every original function back."""
         for module, attribute, original in reversed(self._replaced):
             setattr(module, attribute, original)
         self._replaced = []
-        for namespace, key, value, wrapper in reversed(self._rebound):
-            if namespace.get(key) is wrapper:  # not rebound by the user since
-                namespace[key] = value
+        restore_user_names(self._rebound)
         self._rebound = []
+
+
+#: (namespace, name, the value it had, what nbrepro bound it to)
+Rebound = tuple[dict[str, Any], str, Any, Any]
+
+
+def rebind_user_names(replaced: dict[Any, Any]) -> list[Rebound]:
+    """Rebind the notebook's global names that hold a key of ``replaced`` to its value.
+
+    ``replaced`` maps functions nbrepro replaced (``torch.seed``) to their replacements, so
+    that a name bound before (``from torch import seed``) calls the replacement too. One pass
+    over each namespace, matching by identity; :func:`restore_user_names` undoes it.
+    """
+    by_id = {id(old): (old, new) for old, new in replaced.items()}
+    rebound: list[Rebound] = []
+    for namespace in _user_namespaces():
+        for key, value in list(namespace.items()):
+            found = by_id.get(id(value))
+            if found is not None and found[0] is value:
+                namespace[key] = found[1]
+                rebound.append((namespace, key, value, found[1]))
+    return rebound
+
+
+def restore_user_names(rebound: list[Rebound]) -> None:
+    """Put back what :func:`rebind_user_names` rebound, unless the user rebound it since."""
+    for namespace, key, value, replacement in reversed(rebound):
+        if namespace.get(key) is replacement:
+            namespace[key] = value
 
 
 def _user_namespaces() -> list[dict[str, Any]]:

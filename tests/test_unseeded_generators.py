@@ -162,6 +162,16 @@ def test_torch_seed_takes_the_streams_seed_and_returns_it(run_fresh: RunFresh) -
     assert lines[1] == "['torch.seed']"
 
 
+def test_torch_seed_imported_before_seeding_takes_the_streams_seed(run_fresh: RunFresh) -> None:
+    """``from torch import seed`` before nbrepro.seed(): that name reseeds from the stream too
+    (a script's names live in ``__main__``), repeats in fresh processes and is recorded."""
+    pytest.importorskip("torch")
+    draw = "[early_seed(), *torch.rand(2).tolist()]"
+    prelude = "import torch; from torch import seed as early_seed"
+    lines = _repeats_and_differs(run_fresh, draw, prelude=prelude)
+    assert lines[1] == "['torch.seed']"
+
+
 def test_torch_cuda_reseeding_is_recorded_and_put_back_on_reset() -> None:
     """torch.cuda.seed()/seed_all() take stream seeds (applied lazily without CUDA)."""
     torch = pytest.importorskip("torch")

@@ -190,3 +190,8 @@ def test_a_front_end_connecting_between_cells_leaves_the_stream_alone(
         k.reply(k.client.kernel_info())
     tips = "Tip:" in banner  # IPython 7.34 (Colab's) has no tips and never drew
     assert (k.run("print(hash(random.getstate()))") != before) == tips, "unload restores IPython"
+    # nbrepro.seed() in a kernel that never ran %load_ext protects the stream as well.
+    k.run("import nbrepro\nnbrepro.seed(7)")
+    for _ in range(3):
+        k.reply(k.client.kernel_info())
+    assert k.run(draws) == quiet

@@ -18,7 +18,7 @@ from nbrepro._findings import (
     THREAD_SETTING_TOO_LATE,
     TORCH_DETERMINISM_OFF,
 )
-from nbrepro._user_seeds import SeedingWatch
+from nbrepro._user_seeds import Rebound, SeedingWatch, rebind_user_names, restore_user_names
 from nbrepro.adapters import (
     Backend,
     Config,
@@ -170,6 +170,11 @@ def _cover_entropy_reseeding(torch: Any, session: SeedContext) -> list[tuple[Any
     return replaced
 
 
+def _replacements(replaced: list[tuple[Any, str, Any]]) -> dict[Any, Any]:
+    """Each replaced function and what replaced it (for the notebook's own names for them)."""
+    return {original: getattr(module, name) for module, name, original in replaced}
+
+
 def _cpu_only(torch: Any) -> bool:
     """Whether this process has no accelerator torch could seed (checked without starting one)."""
     for name in ("cuda", "xpu", "mtia"):
@@ -194,12 +199,15 @@ class TorchBackend(Backend):
         self._saved_threads: tuple[int, int] | None = None  # (found, applied)
         self._stop_alerts: Callable[[], None] | None = None
         self._replaced: list[tuple[Any, str, Any]] = []
+        self._rebound: list[Rebound] = []
         self._watch = SeedingWatch()
         self._cpu_only: bool | None = None
 
     def install(self, session: SeedContext) -> None:
         if not self._replaced:
             self._replaced = _cover_entropy_reseeding(self.framework(), session)
+            # `from torch import seed` before seeding: that name is covered too.
+            self._rebound = rebind_user_names(_replacements(self._replaced))
         if not self._watch.active:
             # After the covers above, which call the original manual_seed: torch.seed() is
             # nbrepro's to seed, torch.manual_seed(x) is the user's (nbrepro._user_seeds).
@@ -284,6 +292,8 @@ class TorchBackend(Backend):
 
     def uninstall(self) -> None:
         self._watch.undo()
+        restore_user_names(self._rebound)
+        self._rebound = []
         for module, name, original in self._replaced:
             setattr(module, name, original)
         self._replaced = []

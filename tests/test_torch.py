@@ -131,12 +131,54 @@ def test_nondeterministic_op_raises_under_strict() -> None:
 
 
 def test_reset_removes_the_alert_recorder() -> None:
-    """reset() puts back warnings.showwarning and the warning filters nbrepro changed."""
-    shown, filters = warnings.showwarning, list(warnings.filters)
+    """reset() puts back the warnings functions and the warning filters nbrepro changed."""
+    names = ("_showwarnmsg", "showwarning", "filterwarnings", "simplefilter", "resetwarnings")
+    before = {name: getattr(warnings, name) for name in names}
+    filters = list(warnings.filters)
     nbrepro.seed(0, deterministic=True)
+    assert warnings._showwarnmsg is not before["_showwarnmsg"]  # type: ignore[attr-defined]
     nbrepro.reset()
-    assert warnings.showwarning is shown
+    assert {name: getattr(warnings, name) for name in names} == before
     assert warnings.filters == filters
+
+
+@pytest.mark.parametrize(
+    "hide",
+    [
+        "warnings.filterwarnings('ignore')\nunpool()",
+        "warnings.resetwarnings()\nwarnings.simplefilter('ignore')\nunpool()",
+        "logging.captureWarnings(True)\nunpool()",
+        "with warnings.catch_warnings():\n    warnings.simplefilter('ignore')\n    unpool()",
+    ],
+    ids=["filterwarnings-ignore", "resetwarnings", "logging", "catch_warnings"],
+)
+def test_an_op_is_recorded_whatever_the_notebook_does_with_warnings(
+    hide: str, recwarn: pytest.WarningsRecorder
+) -> None:
+    """Filters set after seeding, a library's catch_warnings, logging's capture: NBR201 is
+    recorded all the same, and the notebook's own "ignore" still decides what is shown."""
+    import logging
+
+    nbrepro.seed(0, deterministic=True)
+    try:
+        exec(hide, {"warnings": warnings, "logging": logging, "unpool": _unpool})
+    finally:
+        logging.captureWarnings(False)
+    ops = [f.message.split()[2] for f in nbrepro.status().findings if f.code == "NBR201"]
+    assert ops == [UNPOOL_OP]
+    if "ignore" in hide:
+        assert not [w for w in recwarn if "deterministic implementation" in str(w.message)]
+
+
+def test_a_users_error_filter_still_raises_at_the_op() -> None:
+    """warnings.simplefilter('error') after seeding: the alert raises, as without nbrepro,
+    and is recorded."""
+    nbrepro.seed(0, deterministic=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(UserWarning, match=UNPOOL_OP):
+            _unpool()
+    assert [f.code for f in nbrepro.status().findings if UNPOOL_OP in f.message] == ["NBR201"]
 
 
 def test_threads_sets_torch_intra_op_threads_until_reset() -> None:
@@ -229,7 +271,7 @@ def test_a_nondeterministic_op_is_said_in_one_line_under_its_cell(
         "torch.nn.functional.max_unpool1d("
         "torch.rand(1, 1, 4), torch.tensor([[[0, 2, 4, 6]]]), (2,));"
     )
-    k = kernel()
+    k = kernel(PYTHONWARNINGS="default")  # not the fixture's "ignore": torch's warning shows
     k.run("import torch\n%load_ext nbrepro")
     k.run("%repro_seed 0 --deterministic")
     said = k.run(unpool)

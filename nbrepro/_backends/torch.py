@@ -82,20 +82,48 @@ _ALERT_PATTERN = r".*" + _ALERT_MARKER
 
 
 def _capture_alerts(session: SeedContext) -> Callable[[], None]:
-    """Report every nondeterministic torch op that runs, once per op and cell.
+    """Record every nondeterministic torch op that runs, as NBR201, once per op and cell.
 
-    Where nbrepro says the finding under the cell (one line, with the fix), torch's own
-    warning for it, a paragraph about ``warn_only``, is not shown as well; elsewhere (a script,
-    ``--quiet``) torch's warning is shown once per op and cell. Returns the function that
-    undoes it.
+    Whatever the notebook does with warnings afterwards: the alert reaches nbrepro through
+    ``warnings._showwarnmsg``, which Python calls for every warning that passes the filters
+    (``logging.captureWarnings`` and ``catch_warnings(record=True)`` replace what comes after
+    it), and an ``always`` filter for the alert is kept first among the filters, put back in
+    front whenever ``filterwarnings``, ``simplefilter`` or ``resetwarnings`` run (so
+    ``warnings.filterwarnings("ignore")`` in a cell, or a library's ``catch_warnings``, cannot
+    hide it from the record).
+
+    What is shown follows the notebook's own filters, as if nbrepro were not there: where
+    they say ``ignore``, nothing; ``error``, the alert raises. Otherwise, where nbrepro says
+    findings under the cell (one line with the fix), torch's own paragraph about ``warn_only``
+    is not shown beside it; elsewhere (a script, ``--quiet``) it is, once per op and cell.
+    Returns the function that undoes it.
     """
-    shown = warnings.showwarning
+    shown = warnings._showwarnmsg  # type: ignore[attr-defined]
+    wrapped = {name: getattr(warnings, name) for name in _FILTER_FUNCTIONS}
     seen: set[tuple[str, str | None]] = set()
+    ours = ("always", re.compile(_ALERT_PATTERN, re.IGNORECASE), UserWarning, None, 0)
 
-    def showwarning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
-        text = str(message)
-        if _ALERT_MARKER not in text:
-            shown(message, category, *args, **kwargs)
+    def first() -> None:
+        filters = warnings.filters
+        if filters and filters[0] == ours:
+            return
+        filters[:] = [ours, *(f for f in filters if f != ours)]  # type: ignore[index]
+        warnings._filters_mutated()  # type: ignore[attr-defined]
+
+    def keeping_first(function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return function(*args, **kwargs)
+            finally:
+                first()
+
+        return call
+
+    def showwarnmsg(message: Any) -> None:
+        text = str(message.message)
+        if _ALERT_MARKER not in text or not issubclass(message.category, UserWarning):
+            shown(message)
             return
         op = text.split(_ALERT_MARKER, 1)[0].strip()
         cell = session.current_cell
@@ -114,24 +142,42 @@ def _capture_alerts(session: SeedContext) -> Callable[[], None]:
                 )
             ]
         )
-        if not session.says_findings:
-            shown(message, category, *args, **kwargs)
+        action = _users_action(text, message.category, ours)
+        if action == "error":
+            raise message.message
+        if action != "ignore" and not session.says_findings:
+            shown(message)
 
-    warnings.showwarning = showwarning
-    # Every occurrence must reach showwarning for the op and cell to be recorded; the
-    # wrapper above keeps the display to one per op and cell.
-    warnings.filterwarnings("always", message=_ALERT_PATTERN, category=UserWarning)
+    warnings._showwarnmsg = showwarnmsg  # type: ignore[attr-defined]
+    for name, function in wrapped.items():
+        setattr(warnings, name, keeping_first(function))
+    first()
 
     def stop() -> None:
-        if warnings.showwarning is showwarning:
-            warnings.showwarning = shown
-        warnings.filters[:] = [  # type: ignore[index]
-            f
-            for f in warnings.filters
-            if not (f[0] == "always" and f[1] is not None and f[1].pattern == _ALERT_PATTERN)
-        ]
+        if warnings._showwarnmsg is showwarnmsg:  # type: ignore[attr-defined]
+            warnings._showwarnmsg = shown  # type: ignore[attr-defined]
+        for name, function in wrapped.items():
+            if getattr(getattr(warnings, name), "__wrapped__", None) is function:
+                setattr(warnings, name, function)
+        warnings.filters[:] = [f for f in warnings.filters if f != ours]  # type: ignore[index]
+        warnings._filters_mutated()  # type: ignore[attr-defined]
 
     return stop
+
+
+# The functions that change the warning filters, kept from putting the alert's filter second.
+_FILTER_FUNCTIONS = ("filterwarnings", "simplefilter", "resetwarnings")
+
+
+def _users_action(text: str, category: type[Warning], ours: tuple[Any, ...]) -> str:
+    """What the notebook's own filters do with this warning: the first filter (other than
+    nbrepro's) that matches it says; filters for one module or line are passed over."""
+    for action, pattern, kind, module, lineno in warnings.filters:
+        if (action, pattern, kind, module, lineno) == ours or module is not None or lineno:
+            continue
+        if (pattern is None or pattern.match(text)) and issubclass(category, kind):
+            return str(action)
+    return "default"
 
 
 def _cover_entropy_reseeding(torch: Any, session: SeedContext) -> list[tuple[Any, str, Any]]:

@@ -38,6 +38,10 @@ STALE_AFTER = 60.0
 _TEMPORARY = re.compile(r"\..+\.[0-9a-f]{8}\.nbrepro-tmp")
 
 
+_JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number",
+               bool: "true or false", type(None): "null"}  # fmt: skip
+
+
 def read_notebook(path: Path) -> NotebookNode:
     """The notebook at ``path``, validated; :class:`NotebookFileError` says what is wrong."""
     try:
@@ -60,7 +64,7 @@ def read_notebook(path: Path) -> NotebookNode:
     except UnicodeDecodeError as error:
         raise NotebookFileError(path, f"not a notebook (not UTF-8 text: {error})") from None
     try:
-        json.loads(text)
+        parsed = json.loads(text)
     except json.JSONDecodeError as error:
         raise NotebookFileError(path, f"not a notebook: corrupt JSON ({error})") from None
     except RecursionError:
@@ -68,6 +72,12 @@ def read_notebook(path: Path) -> NotebookNode:
     except ValueError as error:  # an integer too long to convert, and the like
         problem = str(error).split(";", 1)[0]  # not Python's advice on its own limits
         raise NotebookFileError(path, f"not a notebook: unreadable JSON ({problem})") from None
+    # What nbformat itself would trip over with an internal error rather than say.
+    if not isinstance(parsed, dict):
+        kind = _JSON_KINDS.get(type(parsed), "a value")
+        raise NotebookFileError(path, f"not a notebook: the JSON is {kind}, not an object")
+    if not isinstance(parsed.get("nbformat"), int):
+        raise NotebookFileError(path, "not a valid Jupyter notebook: no integer 'nbformat' key")
     try:
         # reads() only logs a validation error; validate() raises it.
         notebook: NotebookNode = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]

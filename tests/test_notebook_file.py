@@ -35,9 +35,11 @@ def notebook(text: str = "1") -> nbformat.NotebookNode:
         ("[" * 100_000 + "]" * 100_000, "JSON nested too deeply"),
         ('{"nbformat": ' + "9" * 5000 + "}", "unreadable JSON"),
         ("{", "corrupt JSON"),
-        ('{"cells": 3}', "not a valid Jupyter notebook"),
+        ('{"cells": 3}', "not a valid Jupyter notebook: no integer 'nbformat' key"),
+        ('{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": 3}', "not a valid"),
+        ("[1, 2]", "the JSON is an array, not an object"),
     ],
-    ids=["deep", "long-number", "truncated", "not-a-notebook"],
+    ids=["deep", "long-number", "truncated", "no-nbformat", "cells-not-a-list", "an-array"],
 )
 def test_corrupt_json_is_one_line_notebook_file_error(
     tmp_path: Path, content: str, problem: str

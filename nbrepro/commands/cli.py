@@ -250,22 +250,35 @@ def _common(command: argparse.ArgumentParser) -> None:
     command.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
 
-def _without_iri_syntax_checks() -> None:
-    """Keep ``rfc3987_syntax`` out of this process.
+@contextmanager
+def _without_iri_syntax_checks() -> Iterator[None]:
+    """Keep ``rfc3987_syntax`` out of this process while the command runs.
 
     nbformat validates notebooks with jsonschema, and jsonschema imports ``rfc3987_syntax``
     whenever it is installed (JupyterLab brings it, through jupyter_events) for its IRI format
     checks; that package builds a grammar as it is imported, 3 of the 4 s that
     ``import nbformat`` took here, on every command. Notebook validation checks no formats;
-    marked missing, jsonschema leaves those checks out. Kernels are other processes.
+    marked missing, jsonschema leaves those checks out. Kernels are other processes. A
+    caller of :func:`main` in its own process (a test) gets the module back afterwards.
     """
-    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+    added = "rfc3987_syntax" not in sys.modules
+    if added:
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if added and "rfc3987_syntax" in sys.modules and sys.modules["rfc3987_syntax"] is None:
+            del sys.modules["rfc3987_syntax"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``nbrepro`` command line; return its exit status."""
     args = parser().parse_args(argv)
-    _without_iri_syntax_checks()
+    with _without_iri_syntax_checks():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     missing = missing_dependency()
     if missing is not None:
         print(f"nbrepro {args.command}: {missing}", file=sys.stderr)

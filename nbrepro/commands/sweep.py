@@ -414,7 +414,8 @@ def run_on_worker(
     """One run as a Dask task: start a kernel on this worker, run, return what it gave.
 
     The notebook travels as JSON and runs in ``path``'s folder, which must exist on the
-    worker (a shared file system, or the same machine). A failing cell is part of the result,
+    worker (a shared file system, or the same machine): where it does not, the run fails
+    saying so. A failing cell is part of the result,
     not an exception, so that Dask retries only runs whose worker was lost.
     """
     from distributed import get_worker  # only ever runs on a Dask worker
@@ -423,23 +424,24 @@ def run_on_worker(
     started = time.perf_counter()
     address = get_worker().address
     folder = Path(path).parent
-    if not folder.is_dir():
-        return {
-            "notebook": notebook_json,
-            "error": f"the notebook's folder {folder} does not exist on worker {address}: runs "
-            "on a Dask cluster need it, with the notebook's data, at the same path on every "
-            "worker (a shared file system)",
-            "seconds": time.perf_counter() - started,
-            "worker": address,
-        }
-    executed, error = run_sync(_execute_run)(
-        notebook,
-        Path(path),
-        seed,
-        deterministic=deterministic,
-        timeout=timeout,
-        kernel_name=kernel_name,
-    )
+    if folder.is_dir():
+        executed, error = run_sync(_execute_run)(
+            notebook,
+            Path(path),
+            seed,
+            deterministic=deterministic,
+            timeout=timeout,
+            kernel_name=kernel_name,
+        )
+    else:
+        executed, error = (
+            notebook,
+            (
+                f"the notebook's folder {folder} does not exist on worker {address}: runs on a "
+                "Dask cluster need it, with the notebook's data, at the same path on every worker "
+                "(a shared file system)"
+            ),
+        )
     return {
         "notebook": _to_text(executed),
         "error": error,

@@ -83,31 +83,21 @@ def restart(seed_line: str | None = None) -> dict[str, str]:
     from IPython import get_ipython
 
     from nbrepro._restart import restart as restart_kernel
-    from nbrepro._session import session
 
-    config = session().config
-    if config is None and seed_line is not None:
-        config = _notebook_config(seed_line)
-    return {"message": restart_kernel(get_ipython(), started_by=STARTED_BY, config=config)}
+    stand_in = None if seed_line is None else _notebook_config(seed_line)
+    return {"message": restart_kernel(get_ipython(), started_by=STARTED_BY, config=stand_in)}
 
 
 def _notebook_config(seed_line: str) -> Config | None:
     """The configuration ``%repro_seed SEED_LINE`` would make; None where it would refuse."""
     from IPython.core.error import UsageError
 
-    from nbrepro._magics import ReproMagics, parse_arguments
+    from nbrepro._magics import ReproMagics, parse_arguments, seed_options
 
     try:
         args = parse_arguments(ReproMagics.repro_seed, seed_line)
         # The seed does not matter to the settings: 0 stands in for an auto-assigned one.
-        return make_config(
-            0 if args.seed is None else args.seed,
-            deterministic=args.deterministic,
-            strict=args.strict,
-            per_cell=args.per_cell,
-            threads=args.threads,
-            quiet=args.quiet,
-        )
+        return make_config(0 if args.seed is None else args.seed, **seed_options(args))
     except (UsageError, NbreproError):
         return None
 

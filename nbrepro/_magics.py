@@ -84,6 +84,17 @@ def _unquoted(arg: str) -> str:
     return arg
 
 
+def seed_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of ``nbrepro.seed()`` that ``%repro_seed``'s parsed ``args`` ask for."""
+    return {
+        "deterministic": args.deterministic,
+        "strict": args.strict,
+        "per_cell": args.per_cell,
+        "threads": args.threads,
+        "quiet": args.quiet,
+    }
+
+
 @magics_class
 class ReproMagics(Magics):
     """nbrepro's line magics."""
@@ -141,14 +152,7 @@ class ReproMagics(Magics):
         try:
             if args.restart:
                 _restart.ensure_restartable(self.shell)
-            status = _api.seed(
-                args.seed,
-                deterministic=args.deterministic,
-                strict=args.strict,
-                per_cell=args.per_cell,
-                threads=args.threads,
-                quiet=args.quiet,
-            )
+            status = _api.seed(args.seed, **seed_options(args))
         except (
             InvalidSeedError,
             InvalidOptionError,

@@ -117,6 +117,7 @@ def _mix(accumulated: int, value: int) -> int:
 
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+_PLAIN = frozenset({int, float, bool, type(None)})
 
 
 def _scalar_hash(value: object) -> int:
@@ -126,6 +127,8 @@ def _scalar_hash(value: object) -> int:
     A torch ``Generator`` (passed as ``generator=``) is hashed by its state, since its repr
     only holds its address; any other address in a repr is left out.
     """
+    if type(value) in _PLAIN:  # most arguments: their reprs hold no address
+        return zlib.crc32(repr(value).encode())
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(value, torch.Generator):
         state = value.get_state()
